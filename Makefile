@@ -1,0 +1,74 @@
+# The course's commands, named after the steps of the nbgrader pipeline.
+# Every target that needs Python first makes sure .venv is installed and up to date.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# nbgrader runs alembic from PATH when it creates a gradebook: the venv's bin/ goes first.
+export PATH := $(BIN):$(PATH)
+# Keep matplotlib's and Jupyter's output stable and free of warnings about the desktop.
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
+SAMPLE_CLASS := grader_tests/sample_class
+
+.PHONY: help install lab outputs release collect-sample autograde feedback export table \
+        demo test clean
+
+help:
+	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
+	@echo "make test      all tests (nbval, release in sync, autograde end to end)"
+	@echo "make install   create .venv with the pinned dependencies (the other targets do it too)"
+	@echo "make lab       JupyterLab on the course (students: open release/)"
+	@echo "make outputs   re-run source/ notebooks to refresh their stored outputs"
+	@echo "make release   regenerate release/ from source/ (nbgrader generate_assignment)"
+	@echo "make collect-sample   put the sample class's submissions in submitted/"
+	@echo "make autograde | feedback | export | table   the grading steps, on submitted/"
+	@echo "make clean     remove submissions, grades, feedback and the gradebook"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+lab: install
+	$(BIN)/jupyter lab
+
+# Stored outputs are what nbval compares: refresh them after editing a source notebook.
+outputs: install
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.record_timing=False source/*/*.ipynb
+
+release: install
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
+
+collect-sample: install
+	rm -rf submitted
+	$(BIN)/python -m convcourse.sample_class build $(SAMPLE_CLASS) release submitted
+
+autograde: install
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader autograde "$$a" --force || exit 1; done
+
+feedback: install
+	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_feedback "$$a" --force || exit 1; done
+
+export: install
+	$(BIN)/nbgrader export --to grades.csv
+
+table: install
+	$(BIN)/python -m convcourse.pipeline table grades.csv
+
+# The whole instructor pipeline on the sample class, from a clean slate.
+demo: clean release collect-sample autograde feedback export table
+	@echo "Autograded notebooks: autograded/  Feedback: feedback/  Grades: grades.csv"
+
+test: install
+	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
+
+clean:
+	rm -rf submitted feedback grades.csv gradebook.db
+	find autograded -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,25 @@
+"""Reading the nbgrader cells of a course notebook."""
+import nbformat
+
+
+def nbgrader_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_solution(cell):
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def is_test(cell):
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution") and cell["cell_type"] == "code"
+
+
+def points_per_test_cell(nb):
+    """{grade_id: points} of the notebook's autograded test cells, in notebook order."""
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c)["points"])
+            for c in nb.cells if is_test(c)}
+
+
+def read(path):
+    return nbformat.read(str(path), as_version=4)

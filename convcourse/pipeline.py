@@ -1,0 +1,38 @@
+"""Steps of the instructor pipeline that nbgrader has no command for.
+
+    python -m convcourse.pipeline table grades.csv     print the grade table of an export
+"""
+import argparse
+import sys
+
+import pandas as pd
+
+
+def grade_table(csv_path):
+    """Students x assignments, each cell "score/max", from ``nbgrader export``'s CSV."""
+    grades = pd.read_csv(csv_path)
+    grades = grades[grades["student_id"].notna()]
+    cell = grades.apply(lambda r: f"{r['score']:g}/{r['max_score']:g}", axis=1)
+    table = grades.assign(cell=cell).pivot_table(
+        index="student_id", columns="assignment", values="cell", aggfunc="first", fill_value="-")
+    totals = grades.groupby("student_id")[["score", "max_score"]].sum()
+    table["total"] = [f"{totals.loc[s, 'score']:g}/{totals.loc[s, 'max_score']:g}"
+                      for s in table.index]
+    table.columns.name = None
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    t = commands.add_parser("table", help="print the grade table of an `nbgrader export` CSV")
+    t.add_argument("csv")
+    args = parser.parse_args(argv)
+    if args.command == "table":
+        with pd.option_context("display.width", 200, "display.max_columns", None):
+            print(grade_table(args.csv).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

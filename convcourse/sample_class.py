@@ -1,0 +1,139 @@
+"""The bundled sample class: submissions built from release notebooks by filling graded cells.
+
+Layout of a class folder (``grader_tests/sample_class``)::
+
+    <assignment>/<student>.py      the student's answer cells, each after a line
+                                   "# %% <grade_id>" naming the solution cell it fills
+    <assignment>/expected.toml     [<student>] <test grade_id> = points it must earn
+
+A student's submission of an assignment is the release notebook with those cells filled;
+cells the file does not name keep the release stub, so an empty file is an untouched
+notebook.
+
+    python -m convcourse.sample_class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
+    python -m convcourse.sample_class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
+
+``preview`` runs each answer inside the instructor's source notebook (hidden tests
+included) with nbclient and prints the points each test cell would give; it is a quick
+preview, ``nbgrader autograde`` gives the grades.
+"""
+import argparse
+import copy
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbgrader.preprocessors import ClearSolutions
+
+from convcourse.notebooks import is_solution, is_test, nbgrader_meta, read, points_per_test_cell
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+COURSE_SOURCE = COURSE_ROOT / "source"
+_MARKER = re.compile(r"^# %% (\S+)\s*$", re.MULTILINE)
+
+
+def load_answers(path):
+    """{grade_id: cell source} from an answer file."""
+    text = Path(path).read_text()
+    parts = _MARKER.split(text)
+    if parts[0].strip() and not parts[0].lstrip().startswith(("#", '"""')):
+        raise ValueError(f"{path}: code before the first '# %% <grade_id>' line")
+    return {grade_id: source.strip("\n") + "\n" for grade_id, source in zip(parts[1::2], parts[2::2])}
+
+
+def fill(nb, answers, source_name="answers"):
+    """A copy of ``nb`` with each solution cell named in ``answers`` replaced by its source."""
+    nb = copy.deepcopy(nb)
+    solution_ids = {nbgrader_meta(c)["grade_id"] for c in nb.cells if is_solution(c)}
+    unknown = set(answers) - solution_ids
+    if unknown:
+        raise ValueError(f"{source_name}: no solution cell named {sorted(unknown)}; "
+                         f"the notebook has {sorted(solution_ids)}")
+    for cell in nb.cells:
+        if is_solution(cell) and nbgrader_meta(cell)["grade_id"] in answers:
+            cell.source = answers[nbgrader_meta(cell)["grade_id"]].rstrip("\n")
+    return nb
+
+
+def assignments(class_dir):
+    return sorted(p.name for p in Path(class_dir).iterdir() if p.is_dir())
+
+
+def students(class_dir, assignment):
+    return sorted(p.stem for p in (Path(class_dir) / assignment).glob("*.py"))
+
+
+def expected_scores(class_dir, assignment):
+    """{student: {test grade_id: points}} for one assignment."""
+    with open(Path(class_dir) / assignment / "expected.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+def notebook_path(course_dir, assignment):
+    """The one notebook of an assignment folder in source/ or release/."""
+    (path,) = sorted((Path(course_dir) / assignment).glob("*.ipynb"))
+    return path
+
+
+def build(class_dir, release_dir, submitted_dir):
+    """Write submitted/<student>/<assignment>/<notebook> for every answer file."""
+    written = []
+    for assignment in assignments(class_dir):
+        release = notebook_path(release_dir, assignment)
+        nb = read(release)
+        for student in students(class_dir, assignment):
+            answer_file = Path(class_dir) / assignment / f"{student}.py"
+            filled = fill(nb, load_answers(answer_file), str(answer_file))
+            out = Path(submitted_dir) / student / assignment / release.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(filled, str(out))
+            written.append(out)
+    return written
+
+
+def preview(class_dir, source_dir, assignment, timeout=120):
+    """{student: {test grade_id: points}} from running answers in the source notebook."""
+    source_path = notebook_path(source_dir, assignment)
+    # The student's starting point: solutions cleared to stubs, hidden tests kept.
+    source, _ = ClearSolutions().preprocess(read(source_path), {})
+    points = points_per_test_cell(source)
+    results = {}
+    for student in students(class_dir, assignment):
+        nb = fill(source, load_answers(Path(class_dir) / assignment / f"{student}.py"))
+        NotebookClient(nb, timeout=timeout, allow_errors=True,
+                       resources={"metadata": {"path": str(source_path.parent)}}).execute()
+        results[student] = {
+            nbgrader_meta(c)["grade_id"]: 0.0 if any(o.output_type == "error" for o in c.outputs)
+            else points[nbgrader_meta(c)["grade_id"]]
+            for c in nb.cells if is_test(c)}
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    b = commands.add_parser("build", help="write the sample submissions")
+    b.add_argument("class_dir"), b.add_argument("release_dir"), b.add_argument("submitted_dir")
+    p = commands.add_parser("preview", help="points per test cell, and expected.toml's")
+    p.add_argument("class_dir"), p.add_argument("source_dir"), p.add_argument("assignment", nargs="*")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        for path in build(args.class_dir, args.release_dir, args.submitted_dir):
+            print(path)
+        return 0
+    status = 0
+    for assignment in args.assignment or assignments(args.class_dir):
+        expected = expected_scores(args.class_dir, assignment)
+        for student, got in preview(args.class_dir, args.source_dir, assignment).items():
+            want = expected.get(student)
+            verdict = "ok" if want == got else f"MISMATCH, expected.toml says {want}"
+            status |= want != got
+            print(f"{assignment} {student}: {got} {verdict}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""convcourse.checks: right answers pass in any form, wrong ones fail with a readable reason."""
+import numpy as np
+import pytest
+import torch
+
+from convcourse.checks import CheckFailed, check_shape_tuple, check_tensor, random_tensor
+
+WORKED = [[56.0, 72.0], [104.0, 120.0]]
+
+
+@pytest.mark.parametrize("got", [
+    torch.tensor(WORKED),
+    torch.tensor(WORKED, dtype=torch.float64),
+    torch.tensor(WORKED, dtype=torch.float16),
+    torch.tensor(WORKED) + 1e-5,
+    torch.nn.Parameter(torch.tensor(WORKED)),
+    torch.tensor(WORKED, requires_grad=True) * 1.0,
+])
+def test_correct_results_pass_whatever_their_dtype_or_origin(got):
+    check_tensor(got, WORKED, "f(X)")
+
+
+def failure(got, expected=WORKED):
+    with pytest.raises(CheckFailed) as raised:
+        check_tensor(got, expected, "corr2d_multi_in(X, K)")
+    return str(raised.value)
+
+
+def test_not_a_tensor_says_what_came_back():
+    message = failure([[56, 72], [104, 120]])
+    assert "should return a torch.Tensor of shape (2, 2)" in message
+    assert "builtins.list" in message
+
+
+def test_wrong_shape_comes_before_values():
+    assert failure(torch.zeros(2, 2, 1)) == \
+        "corr2d_multi_in(X, K) has the wrong shape: expected (2, 2), got (2, 2, 1)."
+
+
+def test_integer_results_are_refused():
+    assert "floating-point" in failure(torch.tensor([[56, 72], [104, 120]]))
+
+
+@pytest.mark.parametrize("wrong", [121.0, float("nan"), float("inf"), 120.1])
+def test_wrong_values_name_the_first_wrong_element(wrong):
+    got = torch.tensor(WORKED)
+    got[1, 1] = wrong
+    message = failure(got)
+    assert "1 of 4 elements differ; at index (1, 1) expected 120" in message
+    assert "expected\ntensor(" in message and "\ngot\ntensor(" in message
+
+
+def test_an_object_that_claims_equality_fails():
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+    assert "should return a torch.Tensor" in failure(AlwaysEqual())
+
+
+def test_a_tensor_subclass_cannot_answer_for_itself():
+    class Liar(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func.__name__ in ("__eq__", "allclose", "isclose", "equal"):
+                return True
+            return super().__torch_function__(func, types, args, kwargs or {})
+    liar = torch.zeros(2, 2).as_subclass(Liar)
+    assert "has the wrong values" in failure(liar)
+
+
+def test_shape_tuples():
+    check_shape_tuple((4, 4), (4, 4), "conv_output_shape(5, 2)")
+    check_shape_tuple([np.int64(4), 4], (4, 4), "conv_output_shape(5, 2)")
+    for wrong, reason in [((4, 5), "expected (4, 4), got (4, 5)"),
+                          ("4x4", "tuple of ints"),
+                          ((4.0, 4.0), "tuple of ints"),
+                          ((True, 4), "tuple of ints")]:
+        with pytest.raises(CheckFailed, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            check_shape_tuple(wrong, (4, 4), "conv_output_shape(5, 2)")
+
+
+def test_random_tensors_are_reproducible_small_integers():
+    first = random_tensor(torch.Generator().manual_seed(1), 3, 4)
+    again = random_tensor(torch.Generator().manual_seed(1), 3, 4)
+    assert torch.equal(first, again) and first.dtype == torch.float32
+    assert torch.equal(first, first.round()) and first.abs().max() <= 4

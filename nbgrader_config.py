@@ -1,0 +1,37 @@
+"""nbgrader configuration of the course "Convolutional networks: the basics".
+
+nbgrader reads this file from the directory it runs in: run its commands from here.
+"""
+import os
+
+c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
+
+COURSE_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "conv-basics"
+c.CourseDirectory.root = COURSE_ROOT
+
+# The gradebook: SQLite beside this file by default. Set CONVCOURSE_DB_URL to use another
+# database without editing this file, e.g. postgresql://grader@localhost/conv_basics.
+c.CourseDirectory.db_url = os.environ.get(
+    "CONVCOURSE_DB_URL", "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db"))
+
+# Students' folders may carry checkpoints and caches: never copy or grade them.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Per-cell time limit while autograding. A fresh `from d2l import torch as d2l` takes about
+# 5 s here, so stay well above it; a looping submission is interrupted after this long and
+# the cell counts as failed.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# Release notebooks: nbgrader's standard stub in place of each solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Feedback (feedback/<student>/<assignment>/*.html) shows grades and the visible tests;
+# the source of hidden tests is cleared from it.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]
