@@ -14,7 +14,7 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        demo test clean
+        report demo test clean
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -25,6 +25,7 @@ help:
 	@echo "make release   regenerate release/ from source/ (nbgrader generate_assignment)"
 	@echo "make collect-sample   put the sample class's submissions in submitted/"
 	@echo "make autograde | feedback | export | table   the grading steps, on submitted/"
+	@echo "make report    reports/: score distribution and failure rate per test cell (PNG, CSV)"
 	@echo "make clean     remove submissions, grades, feedback and the gradebook"
 
 install: $(VENV)/.installed
@@ -50,8 +51,11 @@ collect-sample: install
 	rm -rf submitted
 	$(BIN)/python -m convcourse.sample_class build $(SAMPLE_CLASS) release submitted
 
+# A submission nbgrader cannot grade makes it exit non-zero after grading the others: go on
+# with the other assignments too, and fail at the end.
 autograde: install
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader autograde "$$a" --force || exit 1; done
+	status=0; for a in $(ASSIGNMENTS); do $(BIN)/nbgrader autograde "$$a" --force || status=1; done; \
+	exit $$status
 
 feedback: install
 	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_feedback "$$a" --force || exit 1; done
@@ -62,13 +66,17 @@ export: install
 table: install
 	$(BIN)/python -m convcourse.pipeline table grades.csv
 
+report: install
+	$(BIN)/python -m convcourse.report --out reports
+
 # The whole instructor pipeline on the sample class, from a clean slate.
-demo: clean release collect-sample autograde feedback export table
+demo: clean release collect-sample autograde feedback export table report
 	@echo "Autograded notebooks: autograded/  Feedback: feedback/  Grades: grades.csv"
+	@echo "Instructor report: reports/report.png, reports/test_cells.csv, reports/scores.csv"
 
 test: install
 	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
 
 clean:
-	rm -rf submitted feedback grades.csv gradebook.db
+	rm -rf submitted feedback reports grades.csv gradebook.db
 	find autograded -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

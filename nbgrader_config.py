@@ -21,17 +21,42 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # Per-cell time limit while autograding. A fresh `from d2l import torch as d2l` takes about
 # 5 s here, so stay well above it; a looping submission is interrupted after this long and
-# the cell counts as failed.
-c.Execute.timeout = 60
+# the cell counts as failed. CONVCOURSE_CELL_TIMEOUT overrides it (the tests use less).
+c.Execute.timeout = int(os.environ.get("CONVCOURSE_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 
 # Release notebooks: nbgrader's standard stub in place of each solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Feedback (feedback/<student>/<assignment>/*.html) shows grades and the visible tests;
-# the source of hidden tests is cleared from it.
+# Grading that holds against broken and hostile submissions (convcourse/grading.py says how).
+# Sanitizing: cells get back the roles the gradebook records, deleted tests are put back.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "convcourse.grading.RestoreCellRoles",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.OverwriteCells.add_missing_cells = True
+# Executing: a dead or stuck kernel fails every later cell; each test cell is judged again
+# in the grader's own process from the results its checks recorded.
+c.Autograde.autograde_preprocessors = [
+    "convcourse.grading.GuardedExecute",
+    "convcourse.grading.VerifyChecks",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback (feedback/<student>/<assignment>/*.html) shows grades, the visible tests and why
+# a check failed; hidden tests' source is cleared, and so are tracebacks that would quote it.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
+    "convcourse.grading.HideTracebacks",
 ]

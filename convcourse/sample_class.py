@@ -8,7 +8,11 @@ Layout of a class folder (``grader_tests/sample_class``)::
 
 A student's submission of an assignment is the release notebook with those cells filled;
 cells the file does not name keep the release stub, so an empty file is an untouched
-notebook.
+notebook. Submissions that tamper with the notebook say how, with one more word:
+
+    # %% edit <grade_id>             the cell's source becomes the lines that follow
+    # %% delete <grade_id>           the cell is removed
+    # %% metadata <grade_id> {json}  the cell's nbgrader metadata is updated with {json}
 
     python -m convcourse.sample_class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
     python -m convcourse.sample_class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
@@ -19,9 +23,11 @@ preview, ``nbgrader autograde`` gives the grades.
 """
 import argparse
 import copy
+import json
 import re
 import sys
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -32,29 +38,45 @@ from convcourse.notebooks import is_solution, is_test, nbgrader_meta, read, poin
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 COURSE_SOURCE = COURSE_ROOT / "source"
-_MARKER = re.compile(r"^# %% (\S+)\s*$", re.MULTILINE)
+_MARKER = re.compile(r"^# %% (?:(edit|delete|metadata) )?(\S+)[ \t]*(.*)$", re.MULTILINE)
+
+
+@dataclass
+class Edit:
+    action: str  # "fill" a solution cell, "edit" any cell's source, "delete", "metadata"
+    grade_id: str
+    body: str = ""
+    metadata: dict = field(default_factory=dict)
 
 
 def load_answers(path):
-    """{grade_id: cell source} from an answer file."""
+    """The edits an answer file makes, in order."""
     text = Path(path).read_text()
     parts = _MARKER.split(text)
     if parts[0].strip() and not parts[0].lstrip().startswith(("#", '"""')):
         raise ValueError(f"{path}: code before the first '# %% <grade_id>' line")
-    return {grade_id: source.strip("\n") + "\n" for grade_id, source in zip(parts[1::2], parts[2::2])}
+    edits = []
+    for action, grade_id, rest, body in zip(parts[1::4], parts[2::4], parts[3::4], parts[4::4]):
+        edits.append(Edit(action or "fill", grade_id, body.strip("\n"),
+                          json.loads(rest) if action == "metadata" else {}))
+    return edits
 
 
-def fill(nb, answers, source_name="answers"):
-    """A copy of ``nb`` with each solution cell named in ``answers`` replaced by its source."""
+def fill(nb, edits, source_name="answers"):
+    """A copy of ``nb`` with the edits made: solution cells filled, or cells tampered with."""
     nb = copy.deepcopy(nb)
-    solution_ids = {nbgrader_meta(c)["grade_id"] for c in nb.cells if is_solution(c)}
-    unknown = set(answers) - solution_ids
-    if unknown:
-        raise ValueError(f"{source_name}: no solution cell named {sorted(unknown)}; "
-                         f"the notebook has {sorted(solution_ids)}")
-    for cell in nb.cells:
-        if is_solution(cell) and nbgrader_meta(cell)["grade_id"] in answers:
-            cell.source = answers[nbgrader_meta(cell)["grade_id"]].rstrip("\n")
+    cells = {nbgrader_meta(c).get("grade_id"): c for c in nb.cells if nbgrader_meta(c)}
+    for edit in edits:
+        cell = cells.get(edit.grade_id)
+        if cell is None or (edit.action == "fill" and not is_solution(cell)):
+            raise ValueError(f"{source_name}: no {'solution ' * (edit.action == 'fill')}cell "
+                             f"named {edit.grade_id!r}; the notebook has {sorted(cells)}")
+        if edit.action in ("fill", "edit"):
+            cell.source = edit.body
+        elif edit.action == "delete":
+            nb.cells.remove(cell)
+        elif edit.action == "metadata":
+            cell.metadata.nbgrader.update(edit.metadata)
     return nb
 
 

@@ -17,6 +17,8 @@ def nbgrader(course, *args):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("CONVCOURSE_DB_URL", None)  # the copy's own SQLite gradebook
+    # Looping sample submissions wait this long per cell; a d2l import takes about 5 s.
+    env["CONVCOURSE_CELL_TIMEOUT"] = "20"
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                             capture_output=True, text=True)
     if result.returncode != 0:

@@ -3,10 +3,14 @@
 The sample class (grader_tests/sample_class) is built from the release notebooks by filling
 their graded cells; expected.toml beside each assignment's answers holds the points.
 """
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, SAMPLE_CLASS, nbgrader
+from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, nbgrader
 from convcourse import sample_class
 from convcourse.notebooks import read, points_per_test_cell
 
@@ -58,3 +62,77 @@ def test_notes_code_full_untouched_zero_hardcoded_less(gradebook, assignment):
     assert total["notes_code"] == full
     assert total["untouched"] == 0
     assert total["hardcoded"] < full
+
+
+def test_a_flood_of_output_is_capped(gradebook, released_course):
+    for notebook in (released_course / "autograded").glob("*/*/*.ipynb"):
+        assert notebook.stat().st_size < 3_000_000, f"{notebook} keeps too much output"
+
+
+@pytest.fixture(scope="module")
+def feedback(gradebook, released_course):
+    """The text of every feedback HTML page of the sample class, by path."""
+    for assignment in ASSIGNMENTS:
+        nbgrader(released_course, "generate_feedback", assignment)
+    pages = sorted((released_course / "feedback").glob("*/*/*.html"))
+    assert len(pages) == len(CASES)
+    return {page: visible_text(page.read_text()) for page in pages}
+
+
+def visible_text(html_page):
+    """The page's text as a reader sees it, whitespace collapsed (code is split in spans)."""
+    class Text(HTMLParser):
+        chunks = []
+
+        def handle_data(self, data):
+            self.chunks.append(data)
+    parser = Text()
+    parser.chunks = []
+    parser.feed(html_page)
+    return " ".join(" ".join(parser.chunks).split())
+
+
+def hidden_test_lines(assignment):
+    """Lines of the hidden tests that appear nowhere in the release notebook."""
+    source = read(sample_class.notebook_path(sample_class.COURSE_SOURCE, assignment))
+    release = read(sample_class.notebook_path(COURSE_ROOT / "release", assignment))
+    public = "\n".join(cell.source for cell in release.cells)
+    lines = set()
+    for cell in source.cells:
+        for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
+                                cell.source, re.DOTALL):
+            lines |= {" ".join(line.split()) for line in block.splitlines()
+                      if len(line.strip()) >= 12 and line.strip() not in public}
+    return lines
+
+
+def test_feedback_never_shows_hidden_tests(feedback):
+    for page, text in feedback.items():
+        assignment = page.parent.name
+        for line in hidden_test_lines(assignment):
+            assert line not in text, f"{page} shows the hidden test line {line!r}"
+
+
+def test_feedback_says_why_a_check_failed(feedback, released_course):
+    page = released_course / "feedback" / "hardcoded" / ASSIGNMENTS[0]
+    text = next(iter(feedback[p] for p in feedback if p.parent == page))
+    assert "has the wrong shape: expected" in text or "has the wrong values" in text
+    assert "Grader's checks: passed:" in text
+
+
+def test_report_counts_what_the_gradebook_holds(gradebook, released_course, tmp_path):
+    from convcourse.report import write_report
+    png, scores_csv, cells_csv = write_report(
+        f"sqlite:///{released_course / 'gradebook.db'}", tmp_path)
+    assert png.stat().st_size > 10_000
+    cells = {(row.assignment, row.test_cell): row
+             for row in pd.read_csv(cells_csv).itertuples()}
+    for assignment in ASSIGNMENTS:
+        expected = sample_class.expected_scores(SAMPLE_CLASS, assignment)
+        for test_cell, max_points in source_points(assignment).items():
+            row = cells[(assignment, test_cell)]
+            assert row.submissions == len(expected)
+            assert row.failed == sum(points[test_cell] < max_points
+                                     for points in expected.values())
+    scores = pd.read_csv(scores_csv)
+    assert len(scores) == len(CASES)
