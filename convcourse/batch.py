@@ -1,0 +1,159 @@
+"""Grade a whole class with N workers: nbgrader's own Autograde, one submission per task.
+
+    python -m convcourse.batch [ASSIGNMENT ...] [--student ID ...] [--workers N] [--force] [--cold]
+
+Run it in the course directory, after ``nbgrader generate_assignment`` (``make release``)
+and with submissions in ``submitted/<student>/<assignment>/``. Each worker process holds
+an ``NbGraderAPI`` with the course's nbgrader_config.py and runs ``api.autograde`` for one
+(student, assignment) at a time, so the gradebook rows and autograded/ notebooks are those
+of ``nbgrader autograde``. Kernels are warm (forked from a process that has imported torch
+and d2l, see ``convcourse.warm``) unless ``--cold``. Submissions already graded are skipped
+unless ``--force``; a submission that fails is reported and the batch goes on.
+"""
+import argparse
+import concurrent.futures
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from tqdm import tqdm
+
+_api = None  # the worker process's NbGraderAPI
+
+
+def load_config(course_root):
+    from traitlets.config.loader import PyFileConfigLoader
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+
+
+def _init_worker(course_root, kernel_name):
+    global _api
+    os.chdir(course_root)
+    from nbgrader.apps import NbGraderAPI
+    config = load_config(course_root)
+    if kernel_name:
+        config.Execute.kernel_name = kernel_name
+    _api = NbGraderAPI(config=config)
+
+
+def _grade(assignment, student):
+    start = time.monotonic()
+    try:
+        result = _api.autograde(assignment, student, force=True, create=False)
+    except Exception as error:  # nbgrader reports its own failures in result
+        result = {"success": False, "error": f"{type(error).__name__}: {error}"}
+    return {"assignment": assignment, "student": student, "success": result["success"],
+            "seconds": time.monotonic() - start,
+            "error": (result.get("error") or "").strip().splitlines()[-1:] or [""]}
+
+
+def submissions(course_root, assignments=(), students=()):
+    """(assignment, student) of every submitted notebook folder, sorted."""
+    found = []
+    for folder in sorted(Path(course_root, "submitted").glob("*/*")):
+        if folder.is_dir() and (not assignments or folder.name in assignments) \
+                and (not students or folder.parent.name in students):
+            found.append((folder.name, folder.parent.name))
+    return sorted(found)
+
+
+def already_graded(course_root, gradebook, assignment, student):
+    graded = Path(course_root, "autograded", student, assignment)
+    if not graded.is_dir():
+        return False
+    try:
+        gradebook.find_submission(assignment, student)
+    except Exception:
+        return False
+    submitted = Path(course_root, "submitted", student, assignment)
+    newest = max((p.stat().st_mtime for p in submitted.rglob("*")), default=0)
+    return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))
+
+
+def prepare(course_root, work, force):
+    """Create every student in the gradebook (workers would race to), return what to grade."""
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+    coursedir = CourseDirectory(config=load_config(course_root))
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        known = {a.name for a in gb.assignments}
+        missing = sorted({a for a, _ in work} - known)
+        if missing:
+            raise SystemExit(f"Not in the gradebook: {missing}. Run `make release` first.")
+        for student in sorted({s for _, s in work}):
+            gb.update_or_create_student(student)
+        todo = [(a, s) for a, s in work
+                if force or not already_graded(course_root, gb, a, s)]
+    return todo
+
+
+def grade(course_root, work, workers, kernel_name, progress=True):
+    """Grade ``work`` with ``workers`` processes; one result dict per submission."""
+    results, pending = [], list(work)
+    context = multiprocessing.get_context("spawn")
+    bar = tqdm(total=len(work), unit="nb", disable=not progress, file=sys.stderr)
+    while pending:
+        with concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker,
+                initargs=(str(course_root), kernel_name)) as pool:
+            futures = {pool.submit(_grade, a, s): (a, s) for a, s in pending}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    results.append(future.result())
+                    pending.remove(futures[future])
+                    bar.update()
+            except BrokenProcessPool:
+                # A worker process died: count its submission as failed and go on.
+                a, s = next(futures[f] for f in futures if f.done() and f.exception())
+                results.append({"assignment": a, "student": s, "success": False,
+                                "seconds": 0.0, "error": ["the grading worker died"]})
+                pending.remove((a, s))
+                bar.update()
+    bar.close()
+    return sorted(results, key=lambda r: (r["assignment"], r["student"]))
+
+
+def summary(results, skipped, elapsed):
+    lines = [f"{'assignment':<28}{'graded':>8}{'failed':>8}{'skipped':>9}{'s/notebook':>12}"]
+    for assignment in sorted({r["assignment"] for r in results} | set(skipped)):
+        mine = [r for r in results if r["assignment"] == assignment]
+        seconds = sum(r["seconds"] for r in mine) / len(mine) if mine else 0.0
+        lines.append(f"{assignment:<28}{sum(r['success'] for r in mine):>8}"
+                     f"{sum(not r['success'] for r in mine):>8}{skipped[assignment]:>9}"
+                     f"{seconds:>12.2f}")
+    for r in results:
+        if not r["success"]:
+            lines.append(f"FAILED {r['assignment']} {r['student']}: {r['error'][0]}")
+    rate = len(results) / elapsed if elapsed else 0.0
+    lines.append(f"{len(results)} notebooks graded in {elapsed:.1f} s ({rate:.2f}/s)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--student", action="append", default=[],
+                        help="grade only this student (repeatable)")
+    parser.add_argument("--force", action="store_true", help="grade again what is graded")
+    parser.add_argument("--cold", action="store_true",
+                        help="start every kernel fresh instead of forking warm ones")
+    parser.add_argument("--course", default=".", help="the course directory")
+    args = parser.parse_args(argv)
+    course_root = Path(args.course).resolve()
+    work = submissions(course_root, args.assignments, args.student)
+    todo = prepare(course_root, work, args.force)
+    queued = set(todo)
+    skipped = Counter(a for a, s in work if (a, s) not in queued)
+    start = time.monotonic()
+    results = grade(course_root, todo, args.workers, None if args.cold else "convcourse-warm")
+    print(summary(results, skipped, time.monotonic() - start))
+    return 0 if all(r["success"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The batch grader: parallel, warm, and giving exactly the grades of `nbgrader autograde`."""
+import sys
+
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import ASSIGNMENTS, SAMPLE_CLASS, copy_course, release_course, run_in
+from convcourse import sample_class
+
+
+def expected_rows():
+    return {(a, s): points for a in ASSIGNMENTS
+            for s, points in sample_class.expected_scores(SAMPLE_CLASS, a).items()}
+
+
+def gradebook_rows(db_url):
+    rows = {}
+    with Gradebook(db_url) as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                for notebook in submission.notebooks:
+                    key = (assignment.name, submission.student.id)
+                    assert key not in rows, f"{key} is in the gradebook twice"
+                    rows[key] = {g.name: g.score for g in notebook.grades}
+    return rows
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def batch_course(request, tmp_path_factory):
+    """The sample class graded by `python -m convcourse.batch --workers 2`, per gradebook."""
+    course = copy_course(tmp_path_factory.mktemp(f"batch-{request.param}"))
+    if request.param == "postgresql":
+        db_url = request.getfixturevalue("postgres_server").create_database("conv_basics_batch")
+    else:
+        db_url = f"sqlite:///{course / 'gradebook.db'}"
+    release_course(course, db_url=db_url)
+    sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
+    first = run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2",
+                   db_url=db_url, check=False)
+    return course, db_url, first
+
+
+def test_batch_grades_every_submission_exactly(batch_course):
+    course, db_url, first = batch_course
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert gradebook_rows(db_url) == expected_rows()
+    for assignment, student in expected_rows():
+        assert list((course / "autograded" / student / assignment).glob("*.ipynb"))
+
+
+def test_batch_ends_with_a_summary(batch_course):
+    _, _, first = batch_course
+    assert f"{len(expected_rows())} notebooks graded in" in first.stdout
+    for assignment in ASSIGNMENTS:
+        assert assignment in first.stdout
+
+
+def test_batch_skips_what_is_graded_unless_forced(batch_course):
+    course, db_url, _ = batch_course
+    again = run_in(course, sys.executable, "-m", "convcourse.batch", db_url=db_url)
+    assert "0 notebooks graded" in again.stdout
+    forced = run_in(course, sys.executable, "-m", "convcourse.batch", ASSIGNMENTS[0],
+                    "--student", "notes_code", "--student", "hardcoded", "--force",
+                    db_url=db_url)
+    assert "2 notebooks graded" in forced.stdout
+    assert gradebook_rows(db_url) == expected_rows()
