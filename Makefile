@@ -14,7 +14,7 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report demo test clean
+        report grade benchmark demo test clean
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -26,6 +26,8 @@ help:
 	@echo "make collect-sample   put the sample class's submissions in submitted/"
 	@echo "make autograde | feedback | export | table   the grading steps, on submitted/"
 	@echo "make report    reports/: score distribution and failure rate per test cell (PNG, CSV)"
+	@echo "make grade     autograde all submissions with WORKERS workers and warm kernels (FORCE=1 regrades)"
+	@echo "make benchmark stock nbgrader vs the batch grader on STUDENTS students -> bench/"
 	@echo "make clean     remove submissions, grades, feedback and the gradebook"
 
 install: $(VENV)/.installed
@@ -66,6 +68,14 @@ export: install
 
 table: install
 	$(BIN)/python -m convcourse.pipeline table grades.csv
+
+WORKERS ?= $(shell nproc)
+grade: install
+	$(BIN)/python -m convcourse.batch --workers $(WORKERS) $(if $(FORCE),--force)
+
+STUDENTS ?= 10
+benchmark: install
+	$(BIN)/python -m convcourse.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
 
 report: install
 	$(BIN)/python -m convcourse.report --out reports

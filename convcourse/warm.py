@@ -39,6 +39,7 @@ def serve(socket_path):
     import importlib
     for name in PRELOAD:
         importlib.import_module(name)
+    _draw_once()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps its children
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(socket_path)
@@ -53,6 +54,16 @@ def serve(socket_path):
                 connection.close()
                 _become_kernel(request)  # never returns
             connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+
+
+def _draw_once():
+    """Render one figure with text, so that every kernel finds matplotlib's fonts loaded."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    figure = plt.Figure()
+    FigureCanvasAgg(figure)
+    figure.add_subplot().text(0.5, 0.5, "warm 0123456789 ×⋆")
+    figure.canvas.draw()
 
 
 def _read_line(connection):

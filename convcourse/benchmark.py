@@ -1,0 +1,208 @@
+"""Benchmark: stock `nbgrader autograde` against the course's batch grader, same class.
+
+    python -m convcourse.benchmark --students N [--workers W] [--out bench]
+
+Builds a class of N students from the sample class (honest and mistaken submissions; the
+attacks, which mostly wait for timeouts, are left out), in two copies of the course. One
+is graded by stock `nbgrader autograde`, one assignment after the other; the other by the
+batch grader with W workers, cold (fresh kernels: what workers alone give) and warm
+(forked kernels). It checks that all three gradebooks hold identical grades, and prints
+and writes (``results.json``, ``benchmark.png``) notebooks per second, speed-ups, the cost
+per notebook against the floor (a fresh `import torch; from d2l import torch`, measured in
+the same run) and the peak memory of each run's process tree.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+
+from convcourse import sample_class
+from convcourse.notebooks import read
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"
+
+
+def build_course(directory, students):
+    """A course copy with release/ generated and ``students`` submissions per assignment."""
+    directory.mkdir(parents=True)
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", directory)
+    shutil.copytree(COURSE_ROOT / "source", directory / "source")
+    assignments = sample_class.assignments(SAMPLE_CLASS)
+    for assignment in assignments:
+        run(directory, "-m", "nbgrader", "generate_assignment", assignment)
+    for assignment in assignments:
+        release = sample_class.notebook_path(directory / "release", assignment)
+        nb = read(release)
+        models = [s for s in sample_class.students(SAMPLE_CLASS, assignment)
+                  if not s.startswith("attack_")]
+        for i in range(students):
+            model = models[i % len(models)]
+            edits = sample_class.load_answers(SAMPLE_CLASS / assignment / f"{model}.py")
+            out = directory / "submitted" / f"student{i:04d}" / assignment / release.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(sample_class.fill(nb, edits), str(out))
+    return assignments
+
+
+def environment():
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("CONVCOURSE_DB_URL", None)
+    return env
+
+
+def run(course, *args):
+    subprocess.run([sys.executable, *args], cwd=course, env=environment(), check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class PeakMemory:
+    """Samples the summed RSS of this process's children and their descendants."""
+
+    def __init__(self, interval=0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(course, commands):
+    with PeakMemory() as memory:
+        start = time.monotonic()
+        for command in commands:
+            run(course, *command)
+        seconds = time.monotonic() - start
+    return seconds, memory.peak
+
+
+def floor_seconds(repeats=3):
+    """Wall time of a fresh `import torch; from d2l import torch`, best of ``repeats``."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import torch; from d2l import torch"], check=True)
+        best = min(best, time.monotonic() - start)
+    return best
+
+
+def grades(course):
+    from nbgrader.api import Gradebook
+    rows = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                for notebook in submission.notebooks:
+                    rows[f"{assignment.name}/{submission.student.id}"] = {
+                        g.name: g.score for g in notebook.grades}
+    return rows
+
+
+def draw(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(results["runs"])
+    rates = [results["runs"][n]["notebooks_per_second"] for n in names]
+    memory = [results["runs"][n]["peak_memory_mb"] for n in names]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    bars = left.bar(names, rates, color=["#adb5bd", "#8ecae6", "#219ebc"])
+    left.bar_label(bars, [f"{r:.2f}/s\n×{r / rates[0]:.1f}" for r in rates])
+    left.set_ylabel("notebooks graded per second")
+    left.set_ylim(0, max(rates) * 1.3)
+    left.set_title(f"{results['notebooks']} notebooks, {results['workers']} workers, "
+                   f"{os.cpu_count()} cores")
+    bars = right.bar(names, memory, color=["#adb5bd", "#8ecae6", "#219ebc"])
+    right.bar_label(bars, [f"{m:.0f} MB" for m in memory])
+    right.set_ylabel("peak memory of the run (MB)")
+    right.set_ylim(0, max(memory) * 1.25)
+    right.set_title("Peak memory (all processes of the run)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--out", default=str(COURSE_ROOT / "bench"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="convcourse-bench-"))
+    try:
+        courses = {name: work / name for name in ("stock", "workers", "warm")}
+        for name, course in courses.items():
+            assignments = build_course(course, args.students)
+        notebooks = args.students * len(assignments)
+        batch = ["-m", "convcourse.batch", "--workers", str(args.workers)]
+        plans = {"stock": [["-m", "nbgrader", "autograde", a] for a in assignments],
+                 "workers": [batch + ["--cold"]],
+                 "warm": [batch]}
+        runs = {}
+        for name, commands in plans.items():
+            seconds, peak = timed(courses[name], commands)
+            runs[name] = {"seconds": round(seconds, 2),
+                          "notebooks_per_second": round(notebooks / seconds, 3),
+                          "seconds_per_notebook_per_worker": round(
+                              seconds * (1 if name == "stock" else args.workers) / notebooks, 3),
+                          "peak_memory_mb": round(peak / 2**20)}
+            print(f"{name:>8}: {seconds:7.1f} s  {notebooks / seconds:6.2f} notebooks/s  "
+                  f"peak {peak / 2**20:6.0f} MB", flush=True)
+        reference = grades(courses["stock"])
+        identical = all(grades(courses[n]) == reference for n in ("workers", "warm"))
+        floor = floor_seconds()
+        results = {
+            "students": args.students, "notebooks": notebooks, "workers": args.workers,
+            "cores": os.cpu_count(), "grades_identical": identical,
+            "floor_import_seconds": round(floor, 2), "runs": runs,
+            "speedup_workers_alone": round(runs["stock"]["seconds"] / runs["workers"]["seconds"], 2),
+            "speedup_warm": round(runs["stock"]["seconds"] / runs["warm"]["seconds"], 2),
+            "stock_seconds_per_notebook_over_floor": round(
+                runs["stock"]["seconds"] / notebooks / floor, 2),
+            "projected_minutes_200_students": round(
+                200 * len(assignments) / runs["warm"]["notebooks_per_second"] / 60, 1),
+        }
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        draw(results, out / "benchmark.png")
+        print(f"grades identical: {identical}")
+        print(f"floor (fresh `import torch; from d2l import torch`): {floor:.2f} s; stock costs "
+              f"{results['stock_seconds_per_notebook_over_floor']}× that per notebook")
+        print(f"speed-up, workers alone: ×{results['speedup_workers_alone']}; "
+              f"warm kernels: ×{results['speedup_warm']}")
+        print(f"200 students × {len(assignments)} notebooks, projected with warm kernels: "
+              f"{results['projected_minutes_200_students']} min")
+        print(f"wrote {out / 'results.json'} and {out / 'benchmark.png'}")
+        return 0 if identical else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
