@@ -6,6 +6,7 @@ from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENTS, SAMPLE_CLASS, copy_course, release_course, run_in
 from convcourse import sample_class
+from convcourse.batch import in_shard
 
 
 def expected_rows():
@@ -64,3 +65,11 @@ def test_batch_skips_what_is_graded_unless_forced(batch_course):
                     db_url=db_url)
     assert "2 notebooks graded" in forced.stdout
     assert gradebook_rows(db_url) == expected_rows()
+
+
+def test_shards_split_a_class_into_disjoint_parts():
+    students = [f"student{i:04d}" for i in range(200)]
+    parts = [{s for s in students if in_shard(s, k, 3)} for k in range(3)]
+    assert set().union(*parts) == set(students)
+    assert sum(len(p) for p in parts) == len(students)
+    assert all(40 < len(p) < 95 for p in parts)
