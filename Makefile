@@ -14,7 +14,7 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report grade benchmark demo test clean
+        report grade benchmark demo test postgresql clean
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -85,7 +85,13 @@ demo: clean release collect-sample autograde feedback export table report
 	@echo "Autograded notebooks: autograded/  Feedback: feedback/  Grades: grades.csv"
 	@echo "Instructor report: reports/report.png, reports/test_cells.csv, reports/scores.csv"
 
-test: install
+# The gradebook tests start a throwaway PostgreSQL server: install it when it is missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq postgresql; } || \
+	  echo "PostgreSQL is not installed and cannot be installed here: its tests will be skipped."
+
+test: install postgresql
 	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
 
 clean:
