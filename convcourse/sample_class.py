@@ -14,6 +14,10 @@ notebook. Submissions that tamper with the notebook say how, with one more word:
     # %% delete <grade_id>           the cell is removed
     # %% metadata <grade_id> {json}  the cell's nbgrader metadata is updated with {json}
 
+and a submission that answers a cell as another sample student does says so:
+
+    # %% same <grade_id> as <student>  the cell is filled as <student>.py fills it
+
     python -m convcourse.sample_class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
     python -m convcourse.sample_class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
 
@@ -38,7 +42,7 @@ from convcourse.notebooks import is_solution, is_test, nbgrader_meta, read, poin
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 COURSE_SOURCE = COURSE_ROOT / "source"
-_MARKER = re.compile(r"^# %% (?:(edit|delete|metadata) )?(\S+)[ \t]*(.*)$", re.MULTILINE)
+_MARKER = re.compile(r"^# %% (?:(edit|delete|metadata|same) )?(\S+)[ \t]*(.*)$", re.MULTILINE)
 
 
 @dataclass
@@ -57,6 +61,10 @@ def load_answers(path):
         raise ValueError(f"{path}: code before the first '# %% <grade_id>' line")
     edits = []
     for action, grade_id, rest, body in zip(parts[1::4], parts[2::4], parts[3::4], parts[4::4]):
+        if action == "same":
+            other = Path(path).with_name(rest.removeprefix("as").strip() + ".py")
+            (body,) = [e.body for e in load_answers(other) if e.grade_id == grade_id]
+            action = "fill"
         edits.append(Edit(action or "fill", grade_id, body.strip("\n"),
                           json.loads(rest) if action == "metadata" else {}))
     return edits

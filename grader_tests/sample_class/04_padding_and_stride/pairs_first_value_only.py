@@ -1,8 +1,5 @@
 """Mistake: for (h, w) pairs, uses the first value on both axes; right for ints."""
-# %% comp_conv2d
-def comp_conv2d(conv2d, X):
-    Y = conv2d(X.reshape((1, 1) + X.shape))
-    return Y.reshape(Y.shape[2:])
+# %% same comp_conv2d as notes_code
 # %% conv_output_shape
 def conv_output_shape(input_shape, kernel_size, padding=0, stride=1):
     first = lambda v: v if isinstance(v, int) else v[0]
