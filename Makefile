@@ -14,7 +14,7 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report grade benchmark demo test postgresql clean
+        report grade benchmark demo test postgresql bubblewrap clean
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -56,7 +56,7 @@ collect-sample: install
 
 # A submission nbgrader cannot grade makes it exit non-zero after grading the others: go on
 # with the other assignments too, and fail at the end.
-autograde: install
+autograde: install bubblewrap
 	status=0; for a in $(ASSIGNMENTS); do $(BIN)/nbgrader autograde "$$a" --force || status=1; done; \
 	exit $$status
 
@@ -70,11 +70,11 @@ table: install
 	$(BIN)/python -m convcourse.pipeline table grades.csv
 
 WORKERS ?= $(shell nproc)
-grade: install
+grade: install bubblewrap
 	$(BIN)/python -m convcourse.batch --workers $(WORKERS) $(if $(FORCE),--force)
 
 STUDENTS ?= 10
-benchmark: install
+benchmark: install bubblewrap
 	$(BIN)/python -m convcourse.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
 
 report: install
@@ -85,13 +85,20 @@ demo: clean release collect-sample autograde feedback export table report
 	@echo "Autograded notebooks: autograded/  Feedback: feedback/  Grades: grades.csv"
 	@echo "Instructor report: reports/report.png, reports/test_cells.csv, reports/scores.csv"
 
+# Grading runs student code in a bubblewrap sandbox (convcourse/sandbox.py): install
+# bubblewrap when it is missing (as root), or say how.
+bubblewrap:
+	@command -v bwrap >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap; } || \
+	  echo "bubblewrap is not installed and cannot be installed here: grading will refuse to run."
+
 # The gradebook tests start a throwaway PostgreSQL server: install it when it is missing.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq postgresql; } || \
 	  echo "PostgreSQL is not installed and cannot be installed here: its tests will be skipped."
 
-test: install postgresql
+test: install postgresql bubblewrap
 	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
 
 clean:

@@ -25,6 +25,16 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.Execute.timeout = int(os.environ.get("CONVCOURSE_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 
+# Student code runs in a sandbox (convcourse/sandbox.py): bubblewrap namespaces with no
+# network and no view of the course, cgroup limits, kernels forked warm inside it. Without
+# bubblewrap grading refuses to start, unless you allow unsandboxed grading here.
+c.Execute.kernel_name = "convcourse-sandbox"
+c.SandboxedProvisioner.memory_limit = os.environ.get("CONVCOURSE_MEMORY_LIMIT", "2G")
+c.SandboxedProvisioner.max_processes = 512
+c.SandboxedProvisioner.allow_unsandboxed = False
+# Wall time for a whole notebook; cells after it fail.
+c.GuardedExecute.notebook_timeout = int(os.environ.get("CONVCOURSE_NOTEBOOK_TIMEOUT", "600"))
+
 # Release notebooks: nbgrader's standard stub in place of each solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 

@@ -1,14 +1,15 @@
 """Grade a whole class with N workers: nbgrader's own Autograde, one submission per task.
 
     python -m convcourse.batch [ASSIGNMENT ...] [--student ID ...] [--workers N] [--force]
-                               [--cold] [--shard K/N]
+                               [--cold | --unsandboxed] [--shard K/N]
 
 Run it in the course directory, after ``nbgrader generate_assignment`` (``make release``)
 and with submissions in ``submitted/<student>/<assignment>/``. Each worker process holds
 an ``NbGraderAPI`` with the course's nbgrader_config.py and runs ``api.autograde`` for one
 (student, assignment) at a time, so the gradebook rows and autograded/ notebooks are those
-of ``nbgrader autograde``. Kernels are warm (forked from a process that has imported torch
-and d2l, see ``convcourse.warm``) unless ``--cold``. Submissions already graded are skipped
+of ``nbgrader autograde``. Kernels are those nbgrader_config.py names: sandboxed and warm
+(forked from a process that has imported torch and d2l, see ``convcourse.sandbox`` and
+``convcourse.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks. Submissions already graded are skipped
 unless ``--force``; a submission that fails is reported and the batch goes on.
 """
 import argparse
@@ -149,8 +150,11 @@ def main(argv=None):
     parser.add_argument("--shard", default="0/1", metavar="K/N",
                         help="grade only students whose shard is K of N (zlib.crc32 of the id)")
     parser.add_argument("--force", action="store_true", help="grade again what is graded")
-    parser.add_argument("--cold", action="store_true",
-                        help="start every kernel fresh instead of forking warm ones")
+    kernels = parser.add_mutually_exclusive_group()
+    kernels.add_argument("--cold", dest="kernel", action="store_const", const="python3",
+                         help="fresh, unsandboxed kernels (stock nbgrader's; for benchmarks)")
+    kernels.add_argument("--unsandboxed", dest="kernel", action="store_const",
+                         const="convcourse-warm", help="warm kernels without the sandbox")
     parser.add_argument("--course", default=".", help="the course directory")
     args = parser.parse_args(argv)
     course_root = Path(args.course).resolve()
@@ -161,7 +165,7 @@ def main(argv=None):
     queued = set(todo)
     skipped = Counter(a for a, s in work if (a, s) not in queued)
     start = time.monotonic()
-    results = grade(course_root, todo, args.workers, None if args.cold else "convcourse-warm")
+    results = grade(course_root, todo, args.workers, args.kernel)
     print(summary(results, skipped, time.monotonic() - start))
     return 0 if all(r["success"] for r in results) else 1
 

@@ -5,8 +5,8 @@
 Builds a class of N students from the sample class (honest and mistaken submissions; the
 attacks, which mostly wait for timeouts, are left out), in two copies of the course. One
 is graded by stock `nbgrader autograde`, one assignment after the other; the other by the
-batch grader with W workers, cold (fresh kernels: what workers alone give) and warm
-(forked kernels). It checks that all three gradebooks hold identical grades, and prints
+batch grader with W workers, cold (fresh kernels: what workers alone give), warm (forked
+kernels, no sandbox) and sandboxed (warm kernels in the sandbox: the course's default). It checks that all four runs give identical grades, and prints
 and writes (``results.json``, ``benchmark.png``) notebooks per second, speed-ups, the cost
 per notebook against the floor (a fresh `import torch; from d2l import torch`, measured in
 the same run) and the peak memory of each run's process tree.
@@ -124,6 +124,9 @@ def grades(course):
     return rows
 
 
+COLORS = ["#adb5bd", "#8ecae6", "#219ebc", "#023047"]
+
+
 def draw(results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -132,13 +135,13 @@ def draw(results, path):
     rates = [results["runs"][n]["notebooks_per_second"] for n in names]
     memory = [results["runs"][n]["peak_memory_mb"] for n in names]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    bars = left.bar(names, rates, color=["#adb5bd", "#8ecae6", "#219ebc"])
+    bars = left.bar(names, rates, color=COLORS[:len(names)])
     left.bar_label(bars, [f"{r:.2f}/s\n×{r / rates[0]:.1f}" for r in rates])
     left.set_ylabel("notebooks graded per second")
     left.set_ylim(0, max(rates) * 1.3)
     left.set_title(f"{results['notebooks']} notebooks, {results['workers']} workers, "
                    f"{os.cpu_count()} cores")
-    bars = right.bar(names, memory, color=["#adb5bd", "#8ecae6", "#219ebc"])
+    bars = right.bar(names, memory, color=COLORS[:len(names)])
     right.bar_label(bars, [f"{m:.0f} MB" for m in memory])
     right.set_ylabel("peak memory of the run (MB)")
     right.set_ylim(0, max(memory) * 1.25)
@@ -157,14 +160,16 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="convcourse-bench-"))
     try:
-        courses = {name: work / name for name in ("stock", "workers", "warm")}
+        courses = {name: work / name for name in ("stock", "workers", "warm", "sandboxed")}
         for name, course in courses.items():
             assignments = build_course(course, args.students)
         notebooks = args.students * len(assignments)
         batch = ["-m", "convcourse.batch", "--workers", str(args.workers)]
-        plans = {"stock": [["-m", "nbgrader", "autograde", a] for a in assignments],
+        stock = ["--Execute.kernel_name=python3"]  # the notebook's own kernel, no sandbox
+        plans = {"stock": [["-m", "nbgrader", "autograde", a, *stock] for a in assignments],
                  "workers": [batch + ["--cold"]],
-                 "warm": [batch]}
+                 "warm": [batch + ["--unsandboxed"]],
+                 "sandboxed": [batch]}
         runs = {}
         for name, commands in plans.items():
             seconds, peak = timed(courses[name], commands)
@@ -176,7 +181,7 @@ def main(argv=None):
             print(f"{name:>8}: {seconds:7.1f} s  {notebooks / seconds:6.2f} notebooks/s  "
                   f"peak {peak / 2**20:6.0f} MB", flush=True)
         reference = grades(courses["stock"])
-        identical = all(grades(courses[n]) == reference for n in ("workers", "warm"))
+        identical = all(grades(courses[n]) == reference for n in runs if n != "stock")
         floor = floor_seconds()
         results = {
             "students": args.students, "notebooks": notebooks, "workers": args.workers,
@@ -184,10 +189,14 @@ def main(argv=None):
             "floor_import_seconds": round(floor, 2), "runs": runs,
             "speedup_workers_alone": round(runs["stock"]["seconds"] / runs["workers"]["seconds"], 2),
             "speedup_warm": round(runs["stock"]["seconds"] / runs["warm"]["seconds"], 2),
+            "speedup_sandboxed": round(runs["stock"]["seconds"] / runs["sandboxed"]["seconds"], 2),
+            "sandbox_overhead_seconds_per_notebook_per_worker": round(
+                runs["sandboxed"]["seconds_per_notebook_per_worker"]
+                - runs["warm"]["seconds_per_notebook_per_worker"], 3),
             "stock_seconds_per_notebook_over_floor": round(
                 runs["stock"]["seconds"] / notebooks / floor, 2),
             "projected_minutes_200_students": round(
-                200 * len(assignments) / runs["warm"]["notebooks_per_second"] / 60, 1),
+                200 * len(assignments) / runs["sandboxed"]["notebooks_per_second"] / 60, 1),
         }
         (out / "results.json").write_text(json.dumps(results, indent=1))
         draw(results, out / "benchmark.png")
@@ -195,8 +204,11 @@ def main(argv=None):
         print(f"floor (fresh `import torch; from d2l import torch`): {floor:.2f} s; stock costs "
               f"{results['stock_seconds_per_notebook_over_floor']}× that per notebook")
         print(f"speed-up, workers alone: ×{results['speedup_workers_alone']}; "
-              f"warm kernels: ×{results['speedup_warm']}")
-        print(f"200 students × {len(assignments)} notebooks, projected with warm kernels: "
+              f"warm kernels: ×{results['speedup_warm']}; sandboxed warm kernels (the default): "
+              f"×{results['speedup_sandboxed']}")
+        print("sandbox overhead per notebook per worker: "
+              f"{results['sandbox_overhead_seconds_per_notebook_per_worker']:+.2f} s")
+        print(f"200 students × {len(assignments)} notebooks, projected with the default grader: "
               f"{results['projected_minutes_200_students']} min")
         print(f"wrote {out / 'results.json'} and {out / 'benchmark.png'}")
         return 0 if identical else 1

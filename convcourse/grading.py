@@ -18,6 +18,7 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
 """
 import contextlib
 import io
+import time
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -89,17 +90,32 @@ class GuardedExecute(Execute):
         10, help="Seconds a kernel has to become responsive after a timeout's interrupt."
     ).tag(config=True)
 
+    notebook_timeout = Integer(
+        600, help="Seconds for the whole notebook; cells that would start later fail."
+    ).tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None
         self._output_chars = {}
-        return super().preprocess(nb, resources, km)
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._cell_timeout = self.timeout
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self.timeout = self._cell_timeout
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
+        left = self._deadline - time.monotonic()
+        if not self._stopped and left <= 0:
+            self._stopped = (f"The notebook ran past its time limit ({self.notebook_timeout} s); "
+                             "this cell and later ones could not run.")
         if self._stopped:
             cell.outputs = [error_output("KernelStopped", self._stopped)]
             return cell, resources
+        # A cell may not run past the notebook's deadline either.
+        self.timeout = max(1, min(self._cell_timeout or left, int(left) + 1))
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):

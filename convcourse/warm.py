@@ -13,8 +13,10 @@ other; ``c.Execute.kernel_name = "convcourse-warm"`` turns it on.
 """
 import asyncio
 import atexit
+import gc
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,44 +31,112 @@ from jupyter_client.provisioning import LocalProvisioner
 KERNEL_NAME = "convcourse-warm"
 # What a course notebook imports; importing it in the server is what makes kernels warm.
 PRELOAD = ["torch", "torchvision", "d2l.torch", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
-           "pandas", "ipykernel.kernelapp", "IPython", "convcourse.checks", "convcourse.drawing"]
+           "pandas", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
+           "ipykernel.debugger", "IPython", "pygments.styles.default", "PIL.PngImagePlugin", "convcourse.checks", "convcourse.drawing"]
 
 
 # ---- the fork server ------------------------------------------------------------------------
 
-def serve(socket_path):
-    """Import PRELOAD, then fork one kernel per request on the Unix socket, forever."""
+def serve(listener, sandboxed=False):
+    """Import PRELOAD, then answer requests on the listening Unix socket, forever.
+
+    Requests are JSON lines: ``{"op": "fork", "args", "cwd", "env"}`` forks a kernel and
+    answers its pid, then "ready" once its sockets are bound; ``{"op": "ping"}`` answers
+    once the imports are done; in a sandbox (``convcourse.sandbox``), ``{"op": "reset"}``
+    kills every other process of the sandbox and empties /tmp before the next kernel.
+    """
     import importlib
+    if sandboxed:
+        _protect_from_kernels()
     for name in PRELOAD:
         importlib.import_module(name)
-    _draw_once()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps its children
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(socket_path)
-    server.listen(16)
+    _rehearse()
+    # Kernels would otherwise have their first full garbage collection walk (and so copy, page
+    # by page) every object the server imported: keep those out of the collector's sight.
+    gc.collect()
+    gc.freeze()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped without waiting
     while True:
-        connection, _ = server.accept()
+        connection, _ = listener.accept()
         with connection:
-            request = json.loads(_read_line(connection))
-            pid = os.fork()
-            if pid == 0:
-                server.close()
-                connection.close()
-                _become_kernel(request)  # never returns
-            connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            request = json.loads(read_line(connection) or "{}")
+            op = request.get("op")
+            if op == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    _become_kernel(request, connection)  # never returns
+                answer = {"pid": pid}
+            elif op == "reset" and sandboxed:
+                answer = {"reset": _reset_sandbox()}
+            else:
+                answer = {"pong": True}
+            connection.sendall(json.dumps(answer).encode() + b"\n")
 
 
-def _draw_once():
-    """Render one figure with text, so that every kernel finds matplotlib's fonts loaded."""
+def _protect_from_kernels():
+    """Not dumpable: kernels (same user) cannot trace this process or read its memory."""
+    import ctypes
+    PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _reset_sandbox():
+    """Kill every process of the sandbox but this one (pid 1) and empty /tmp; whether done."""
+    if os.getpid() != 1:  # kill(-1) outside a pid namespace would kill everything we own
+        raise RuntimeError("reset outside a sandbox's pid namespace")
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _other_processes():
+        time.sleep(0.01)
+
+    def writable_again(function, path, _):
+        # A kernel may have taken the permissions off its files: it was their owner, as we are.
+        os.chmod(os.path.dirname(path), 0o700)
+        if not os.path.islink(path):
+            os.chmod(path, 0o700)
+        function(path)
+
+    for entry in os.scandir("/tmp"):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, onerror=writable_again)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    return not _other_processes() and not os.listdir("/tmp")
+
+
+def _other_processes():
+    return [p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())]
+
+
+def _rehearse():
+    """Do once what every kernel does first, so that kernels find it done (lazily loaded
+    fonts, image plugins, operator tables, traceback formatting). No notebook code runs."""
+    import io
+    import IPython.core.ultratb
     import matplotlib.pyplot as plt
+    import torch
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     figure = plt.Figure()
     FigureCanvasAgg(figure)
-    figure.add_subplot().text(0.5, 0.5, "warm 0123456789 ×⋆")
-    figure.canvas.draw()
+    figure.add_subplot().text(0.5, 0.5, "warm 0123456789 ×⋆→")
+    figure.canvas.print_figure(io.BytesIO(), format="png", bbox_inches="tight")
+    X = torch.arange(16.0).reshape(4, 4)
+    str(X)
+    try:
+        torch.testing.assert_close(X, X + 1)
+    except AssertionError:
+        IPython.core.ultratb.VerboseTB(color_scheme="Linux").text(*sys.exc_info())
 
 
-def _read_line(connection):
+def read_line(connection):
+    """One line (without its end) from a socket; empty if it closed first."""
     data = b""
     while not data.endswith(b"\n"):
         chunk = connection.recv(65536)
@@ -76,8 +146,12 @@ def _read_line(connection):
     return data.decode()
 
 
-def _become_kernel(request):
-    """In the forked child: take the kernel's environment and run ipykernel's launcher."""
+def _become_kernel(request, connection):
+    """In the forked child: take the kernel's environment and run ipykernel's kernel app.
+
+    Once its sockets are bound it says so on ``connection``: a client that connects only
+    then does not wait out ZeroMQ's reconnect interval.
+    """
     try:
         os.setsid()
         os.chdir(request["cwd"])
@@ -87,9 +161,14 @@ def _become_kernel(request):
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        sys.argv = ["ipykernel_launcher", *request["args"]]
-        from ipykernel import kernelapp
-        kernelapp.launch_new_instance()
+        from ipykernel.kernelapp import IPKernelApp
+        app = IPKernelApp.instance()
+        app.initialize(request["args"])
+        try:
+            connection.sendall(b'{"ready": true}\n')
+        finally:
+            connection.close()
+        app.start()
     finally:
         os._exit(0)
 
@@ -116,25 +195,42 @@ class ForkServer:
             [sys.executable, "-m", "convcourse.warm", "serve", self.socket_path],
             stdin=subprocess.DEVNULL)
         atexit.register(self.stop)
-        deadline = time.monotonic() + 120
-        while not os.path.exists(self.socket_path):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the warm-kernel fork server did not start")
-            time.sleep(0.05)
+
+    def wait_until_serving(self):
+        _wait_for_socket(self.socket_path, self.process)
+        return self
 
     def fork(self, args, cwd, env):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.connect(self.socket_path)
-            client.sendall(json.dumps({"args": args, "cwd": cwd, "env": env}).encode() + b"\n")
-            return json.loads(_read_line(client))["pid"]
+        self.wait_until_serving()
+        return _fork(self.socket_path, args, cwd, env)
 
     def stop(self):
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
-        for name in ("fork.sock",):
-            Path(self.directory, name).unlink(missing_ok=True)
+        Path(self.socket_path).unlink(missing_ok=True)
         os.rmdir(self.directory)
+
+
+def _fork(socket_path, args, cwd, env):
+    """Ask the server at ``socket_path`` for a kernel; its pid once its sockets are bound."""
+    _wait_for_socket(socket_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect(socket_path)
+        client.sendall(json.dumps({"op": "fork", "args": args, "cwd": cwd, "env": env}).encode()
+                       + b"\n")
+        pid = json.loads(read_line(client))["pid"]
+        read_line(client)  # "ready", or nothing if the kernel died first: either way, go on
+        return pid
+
+
+def _wait_for_socket(socket_path, process=None, timeout=120):
+    """Wait while the server imports torch (it binds its socket when ready)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(socket_path):
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError("the warm-kernel fork server did not start")
+        time.sleep(0.05)
 
 
 class ForkedKernelProcess:
@@ -182,7 +278,7 @@ class WarmProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         # cmd is the kernelspec's argv, formatted: [python, -m, ipykernel_launcher, -f, FILE, ...]
         args = cmd[cmd.index("ipykernel_launcher") + 1:]
-        env = kwargs.get("env") or dict(os.environ)
+        env = dict(kwargs.get("env") or os.environ)
         cwd = str(kwargs.get("cwd") or os.getcwd())
         pid = await asyncio.get_running_loop().run_in_executor(
             None, ForkServer.get().fork, args, cwd, env)
@@ -201,28 +297,45 @@ class WarmProvisioner(LocalProvisioner):
 
 # ---- installing the kernelspec ---------------------------------------------------------------
 
+KERNELSPECS = {  # name: (provisioner, display name)
+    KERNEL_NAME: ("convcourse-warm", "Python 3 (warm, for grading)"),
+    "convcourse-sandbox": ("convcourse-sandbox", "Python 3 (sandboxed and warm, for grading)"),
+}
+
+
 def install_kernelspec(prefix=sys.prefix):
-    """Install the ``convcourse-warm`` kernelspec into this environment."""
+    """Install the grading kernelspecs (``convcourse-warm``, ``convcourse-sandbox``)."""
     from jupyter_client.kernelspec import KernelSpecManager
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (warm, for grading)",
-        "language": "python",
-        "metadata": {"kernel_provisioner": {"provisioner_name": "convcourse-warm"}},
-    }
-    with tempfile.TemporaryDirectory() as directory:
-        Path(directory, "kernel.json").write_text(json.dumps(spec, indent=1))
-        return KernelSpecManager().install_kernel_spec(directory, KERNEL_NAME, prefix=prefix)
+    installed = []
+    for name, (provisioner, display_name) in KERNELSPECS.items():
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": display_name,
+            "language": "python",
+            "metadata": {"kernel_provisioner": {"provisioner_name": provisioner}},
+        }
+        with tempfile.TemporaryDirectory() as directory:
+            Path(directory, "kernel.json").write_text(json.dumps(spec, indent=1))
+            installed.append(KernelSpecManager().install_kernel_spec(
+                directory, name, prefix=prefix))
+    return "\n".join(installed)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["serve"]:
-        serve(argv[1])
+    if argv[:1] == ["serve"] and argv[1:2] == ["--fd"]:
+        # The listening socket was opened by the caller (outside the sandbox) and inherited.
+        listener = socket.socket(fileno=int(argv[2]))
+        serve(listener, sandboxed="--sandboxed" in argv)
+    elif argv[:1] == ["serve"] and len(argv) == 2:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(argv[1])  # the socket's appearing tells the client the server is ready
+        listener.listen(16)
+        serve(listener)
     elif argv[:1] == ["install"]:
         print(install_kernelspec())
     else:
-        sys.exit("usage: python -m convcourse.warm install | serve SOCKET")
+        sys.exit("usage: python -m convcourse.warm install | serve SOCKET | serve --fd N [--sandboxed]")
 
 
 if __name__ == "__main__":

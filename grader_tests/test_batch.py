@@ -1,4 +1,5 @@
 """The batch grader: parallel, warm, and giving exactly the grades of `nbgrader autograde`."""
+import shutil
 import sys
 
 import pytest
@@ -73,3 +74,17 @@ def test_shards_split_a_class_into_disjoint_parts():
     assert set().union(*parts) == set(students)
     assert sum(len(p) for p in parts) == len(students)
     assert all(40 < len(p) < 95 for p in parts)
+
+
+def test_honest_grades_are_the_same_without_the_sandbox(tmp_path):
+    """The sandbox changes nothing for honest work: grade it unconfined and compare."""
+    course = copy_course(tmp_path / "course")
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    release_course(course, db_url=db_url)
+    sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
+    for attack in (course / "submitted").glob("attack_*"):
+        shutil.rmtree(attack)
+    run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2", "--unsandboxed",
+           db_url=db_url)
+    honest = {k: v for k, v in expected_rows().items() if not k[1].startswith("attack_")}
+    assert gradebook_rows(db_url) == honest

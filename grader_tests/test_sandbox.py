@@ -1,0 +1,211 @@
+"""The grading sandbox: what a kernel can see, reach and use (convcourse/sandbox.py).
+
+The attacks on grades (gradebook, source/, other students, writing outside, memory) are
+sample submissions graded end to end (sample_class/01_*/attack_*.py, test_autograde and
+test_batch). Here: the network, process limits, clean-up between kernels, refusal without
+bubblewrap, and the notebook time limit.
+"""
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from convcourse import sandbox, warm
+from convcourse.grading import GuardedExecute
+
+pytestmark = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None and not os.environ.get("CI"),
+    reason=f"no sandbox here: {sandbox.unavailable_reason()}")
+
+
+def run(cells, folder, kernel=sandbox.KERNEL_NAME, timeout=60):
+    """Run code cells with ``kernel`` in ``folder``; the notebook with its outputs."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, kernel_name=kernel, timeout=timeout, allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    return nb
+
+
+def text(nb, index):
+    return "".join(o.get("text", "") + o.get("evalue", "") for o in nb.cells[index].outputs)
+
+
+def test_ci_has_a_sandbox():
+    assert sandbox.unavailable_reason() is None
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A course-like folder: a gradebook and source/ next to a student's folder."""
+    (tmp_path / "gradebook.db").write_text("grades")
+    (tmp_path / "source").mkdir()
+    student = tmp_path / "autograded" / "alice" / "01"
+    student.mkdir(parents=True)
+    (student / "data.txt").write_text("the student's own file")
+    return tmp_path
+
+
+def test_kernel_sees_its_folder_and_nothing_of_the_course(course):
+    student = course / "autograded" / "alice" / "01"
+    hidden = [str(course), str(course / "gradebook.db")]
+    home = os.path.expanduser("~")
+    nb = run([
+        "import os, sys; print(open('data.txt').read())",
+        "open('written.txt', 'w').write('ok'); print(os.path.exists('written.txt'))",
+        f"print([os.path.exists(p) for p in {hidden!r}])\n"
+        f"print(sorted(os.listdir({home!r})) if os.path.isdir({home!r}) else [])",
+        f"open({str(course / 'PWNED')!r}, 'w')",
+        f"open({sys.prefix + '/PWNED'!r}, 'w')",
+    ], student)
+    assert text(nb, 0).strip() == "the student's own file"
+    assert text(nb, 1).strip() == "True"
+    seen, home_entries = text(nb, 2).strip().split("\n")
+    assert seen == "[False, False]"
+    # Of the home directory, at most the folder of the Python installation is there.
+    python_home = [p for p in Path(sys.base_prefix).parents if Path(home) in p.parents]
+    assert set(eval(home_entries)) <= {p.name for p in python_home} | {Path(sys.base_prefix).name}
+    assert "No such file or directory" in text(nb, 3)
+    assert "Read-only file system" in text(nb, 4)
+    assert not (course / "PWNED").exists() and not Path(sys.prefix, "PWNED").exists()
+    # The kernel wrote in a copy of the folder: the submission itself is as it was.
+    assert not (student / "written.txt").exists()
+
+
+@pytest.fixture
+def tcp_server():
+    """A TCP server on loopback that answers "hello" to whoever connects."""
+    server = socket.create_server(("127.0.0.1", 0))
+    def answer():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(b"hello")
+    threading.Thread(target=answer, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+CONNECT = """import socket
+try:
+    print(socket.create_connection(("127.0.0.1", {port}), timeout=5).recv(5).decode())
+except OSError as error:
+    print("no connection:", error)"""
+
+
+def test_no_network(tcp_server, tmp_path):
+    sandboxed = run([CONNECT.format(port=tcp_server)], tmp_path)
+    unconfined = run([CONNECT.format(port=tcp_server)], tmp_path, kernel=warm.KERNEL_NAME)
+    assert text(unconfined, 0).strip() == "hello"  # the server is there to be reached
+    assert text(sandboxed, 0).startswith("no connection:")
+
+
+FORK_BOMB = """import os, time
+children = 0
+try:
+    for _ in range(5000):
+        if os.fork() == 0:
+            time.sleep(600)
+            os._exit(0)
+        children += 1
+except OSError as error:
+    print("stopped:", error.strerror)
+print(children)"""
+
+
+def test_fork_bomb_is_bounded_and_cleared_before_the_next_kernel(tmp_path):
+    bomb = run([FORK_BOMB], tmp_path)
+    lines = text(bomb, 0).split("\n")
+    assert lines[0].startswith("stopped:")
+    assert int(lines[1]) < 512
+    # The next kernel in the same sandbox finds none of those processes, and works.
+    after = run(["import os; print(sum(p.isdigit() for p in os.listdir('/proc')))",
+                 "print(sum(range(10)))"], tmp_path)
+    assert int(text(after, 0)) < 10  # the server, this kernel and what it started
+    assert text(after, 1).strip() == "45"
+
+
+def test_a_kernel_cannot_signal_or_trace_the_fork_server(tmp_path):
+    nb = run(["import os, signal\ntry:\n    os.kill(1, signal.SIGKILL)\nexcept OSError as e:\n"
+              "    print(e)\nprint('still here')",
+              "print(open('/proc/1/mem', 'rb').read(1))"], tmp_path)
+    assert text(nb, 0).strip().endswith("still here")
+    assert "Permission denied" in text(nb, 1)
+    # The server survived: the next kernel starts.
+    assert text(run(["print('next')"], tmp_path), 0).strip() == "next"
+
+
+PLANT = """import os, pathlib
+startup = pathlib.Path(os.environ["IPYTHONDIR"], "profile_default", "startup")
+startup.mkdir(parents=True, exist_ok=True)
+(startup / "00-next-student.py").write_text("import builtins; builtins.PLANTED = True")
+locked = pathlib.Path("/tmp/locked/inner")
+locked.mkdir(parents=True)
+(locked / "file").write_text("x")
+os.chmod(locked, 0)
+os.chmod(locked.parent, 0)
+sandbox = pathlib.Path.cwd().parent
+os.unlink(sandbox / "kernel.json")
+os.symlink({victim!r}, sandbox / "kernel.json")
+print("planted")"""
+
+
+def test_nothing_a_kernel_leaves_reaches_the_next(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the grader's file")
+    assert text(run([PLANT.format(victim=str(victim))], tmp_path), 0).strip() == "planted"
+    after = run(["import builtins, os; print(hasattr(builtins, 'PLANTED'), "
+                 "os.path.exists('/tmp/locked'))"], tmp_path)
+    assert text(after, 0).strip() == "False False"
+    assert victim.read_text() == "the grader's file"
+
+
+REFUSAL = """
+import logging
+logging.basicConfig()
+import nbformat
+from nbclient import NotebookClient
+from traitlets.config import Config
+config = Config()
+config.SandboxedProvisioner.allow_unsandboxed = {allow}
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ran')")])
+client = NotebookClient(nb, kernel_name="convcourse-sandbox", config=config, timeout=60)
+try:
+    client.execute()
+    print(nb.cells[0].outputs[0]["text"].strip())
+except Exception as error:
+    print(error)
+"""
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_without_bubblewrap_grading_refuses_unless_allowed(tmp_path, allow):
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # no /usr/bin/bwrap
+    result = subprocess.run([sys.executable, "-c", REFUSAL.format(allow=allow)], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    if allow:
+        assert result.stdout.strip().endswith("ran")
+        assert "WITHOUT a sandbox" in result.stderr
+    else:
+        assert "Refusing to run student code without a sandbox: bubblewrap" in result.stdout
+
+
+def test_notebook_time_limit_stops_later_cells(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
+        "import time; time.sleep(2)", "time.sleep(2)", "print('too late')"]])
+    start = time.monotonic()
+    GuardedExecute(notebook_timeout=3, timeout=30, kernel_name=warm.KERNEL_NAME).preprocess(
+        nb, {"metadata": {"path": str(tmp_path)}})
+    assert time.monotonic() - start < 15
+    assert "CellTimeoutError" in str(nb.cells[1].outputs)
+    assert nb.cells[2].outputs[0]["ename"] == "KernelStopped"
+    assert "time limit" in nb.cells[2].outputs[0]["evalue"]
