@@ -85,7 +85,10 @@ def readonly_paths():
 def bwrap_command(directory, listen_fd):
     """The bwrap command line that runs the fork server in a sandbox rooted at ``directory``."""
     command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000",
-               "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+               "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+               # First the private /tmp: mounts apply in order, and the venv, the package
+               # or the sandbox's folder may well live under /tmp.
+               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in readonly_paths():
         command += ["--ro-bind", path, path]
     for name in ("lib", "lib64", "bin", "sbin"):  # merged-/usr symlinks, or real folders
@@ -94,8 +97,7 @@ def bwrap_command(directory, listen_fd):
             command += ["--symlink", os.readlink(host), str(host)]
         elif host.is_dir():
             command += ["--ro-bind", str(host), str(host)]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                "--bind", str(directory), str(directory), "--chdir", str(directory)]
+    command += ["--bind", str(directory), str(directory), "--chdir", str(directory)]
     return command + [sys.executable, "-m", "convcourse.warm", "serve",
                       "--fd", str(listen_fd), "--sandboxed"]
 
