@@ -100,7 +100,11 @@ def _reset_sandbox():
             os.chmod(path, 0o700)
         function(path)
 
-    for entry in os.scandir("/tmp"):
+    # The sandbox's own folder (this process's working directory) may be mounted under /tmp:
+    # it stays, and the grader empties it from outside.
+    own = os.getcwd()
+    leftovers = [e for e in os.scandir("/tmp") if not (own + "/").startswith(e.path + "/")]
+    for entry in leftovers:
         try:
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, onerror=writable_again)
@@ -108,7 +112,7 @@ def _reset_sandbox():
                 os.unlink(entry.path)
         except OSError:
             pass
-    return not _other_processes() and not os.listdir("/tmp")
+    return not _other_processes() and not any(os.path.lexists(e.path) for e in leftovers)
 
 
 def _other_processes():

@@ -209,3 +209,11 @@ def test_notebook_time_limit_stops_later_cells(tmp_path):
     assert "CellTimeoutError" in str(nb.cells[1].outputs)
     assert nb.cells[2].outputs[0]["ename"] == "KernelStopped"
     assert "time limit" in nb.cells[2].outputs[0]["evalue"]
+
+
+def test_one_sandbox_serves_kernel_after_kernel(tmp_path):
+    """Reset between kernels keeps the sandbox (a new one costs the torch import again)."""
+    run(["print(1)"], tmp_path)
+    first = sandbox.Sandbox._instance
+    run(["print(2)"], tmp_path)
+    assert sandbox.Sandbox._instance is first and first.process.poll() is None
