@@ -30,9 +30,11 @@ from jupyter_client.provisioning import LocalProvisioner
 
 KERNEL_NAME = "convcourse-warm"
 # What a course notebook imports; importing it in the server is what makes kernels warm.
-PRELOAD = ["torch", "torchvision", "d2l.torch", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
-           "pandas", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell",
-           "ipykernel.debugger", "IPython", "pygments.styles.default", "PIL.PngImagePlugin", "convcourse.checks", "convcourse.drawing"]
+PRELOAD = ["torch", "torchvision", "d2l.torch", "matplotlib.pyplot",
+           "matplotlib_inline.backend_inline", "pandas", "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "IPython",
+           "pygments.styles.default", "PIL.PngImagePlugin", "convcourse.checks",
+           "convcourse.drawing"]
 
 
 # ---- the fork server ------------------------------------------------------------------------
@@ -200,13 +202,24 @@ class ForkServer:
             stdin=subprocess.DEVNULL)
         atexit.register(self.stop)
 
-    def wait_until_serving(self):
-        _wait_for_socket(self.socket_path, self.process)
-        return self
+    def wait_until_serving(self, timeout=120):
+        """Wait while the server imports torch (it binds its socket when ready)."""
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.socket_path):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the warm-kernel fork server did not start")
+            time.sleep(0.05)
 
     def fork(self, args, cwd, env):
+        """Ask the server for a kernel; its pid once its sockets are bound."""
         self.wait_until_serving()
-        return _fork(self.socket_path, args, cwd, env)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(self.socket_path)
+            client.sendall(json.dumps({"op": "fork", "args": args, "cwd": cwd, "env": env})
+                           .encode() + b"\n")
+            pid = json.loads(read_line(client))["pid"]
+            read_line(client)  # "ready", or nothing if the kernel died first: either way, go on
+            return pid
 
     def stop(self):
         if self.process.poll() is None:
@@ -214,27 +227,6 @@ class ForkServer:
             self.process.wait(10)
         Path(self.socket_path).unlink(missing_ok=True)
         os.rmdir(self.directory)
-
-
-def _fork(socket_path, args, cwd, env):
-    """Ask the server at ``socket_path`` for a kernel; its pid once its sockets are bound."""
-    _wait_for_socket(socket_path)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.connect(socket_path)
-        client.sendall(json.dumps({"op": "fork", "args": args, "cwd": cwd, "env": env}).encode()
-                       + b"\n")
-        pid = json.loads(read_line(client))["pid"]
-        read_line(client)  # "ready", or nothing if the kernel died first: either way, go on
-        return pid
-
-
-def _wait_for_socket(socket_path, process=None, timeout=120):
-    """Wait while the server imports torch (it binds its socket when ready)."""
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(socket_path):
-        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
-            raise RuntimeError("the warm-kernel fork server did not start")
-        time.sleep(0.05)
 
 
 class ForkedKernelProcess:
