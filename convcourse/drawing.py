@@ -6,8 +6,7 @@ which draw a matrix with some cells highlighted, and strings such as ``"*"`` or 
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
-from matplotlib.collections import PatchCollection
-from matplotlib.patches import Rectangle
+from matplotlib.collections import PolyCollection
 
 WINDOW_COLOR = "#8ecae6"
 OUTPUT_COLOR = "#ffb703"
@@ -52,14 +51,16 @@ class Grid:
                     PADDING_COLOR if value is None else "white"))
                 styles.append(":" if value is None else "-")
                 y = bottom + n_rows - 1 - i
-                cells.append(Rectangle((left + j, y), 1, 1))
+                x = left + j
+                cells.append([(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)])
                 if self.show_values:
                     text = "0" if value is None else f"{value:g}"
                     ax.text(left + j + 0.5, y + 0.5, text, ha="center", va="center",
                             fontsize=11, color="#868e96" if value is None else "black")
-        # One collection draws much faster than a patch per cell (grading renders every figure).
-        ax.add_collection(PatchCollection(cells, facecolors=faces, edgecolors=EDGE_COLOR,
-                                          linewidths=1, linestyles=styles, zorder=1))
+        # One collection of plain squares draws much faster than a patch per cell (grading
+        # renders every figure).
+        ax.add_collection(PolyCollection(cells, facecolors=faces, edgecolors=EDGE_COLOR,
+                                         linewidths=1, linestyles=styles, zorder=1))
         if self.title:
             ax.text(left + n_cols / 2, bottom + n_rows + 0.3, self.title, ha="center",
                     va="bottom", fontsize=11)
@@ -102,6 +103,8 @@ def draw_rows(rows, title=None, gap=0.8, scale=0.55):
     ax.set_ylim(-0.2, total_height)
     ax.set_aspect("equal")
     ax.axis("off")
+    ax.set_xticks([])
+    ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=12)
     fig.tight_layout()

@@ -48,6 +48,9 @@ def serve(listener, sandboxed=False):
     kills every other process of the sandbox and empties /tmp before the next kernel.
     """
     import importlib
+    # Graders run one kernel per core: more OpenMP threads would only spin against the other
+    # workers' kernels (a third of a kernel's CPU time here). Set before torch is imported.
+    os.environ["OMP_NUM_THREADS"] = "1"
     if sandboxed:
         _protect_from_kernels()
     for name in PRELOAD:
