@@ -32,6 +32,8 @@ c.Execute.kernel_name = "convcourse-sandbox"
 c.SandboxedProvisioner.memory_limit = os.environ.get("CONVCOURSE_MEMORY_LIMIT", "2G")
 c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False
+# A kernel client that starts on a kernel's greeting instead of 0.2 s of silence (warm.py).
+c.AsyncKernelManager.client_class = "convcourse.warm.PromptKernelClient"
 # Wall time for a whole notebook; cells after it fail.
 c.GuardedExecute.notebook_timeout = int(os.environ.get("CONVCOURSE_NOTEBOOK_TIMEOUT", "600"))
 

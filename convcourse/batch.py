@@ -41,6 +41,9 @@ def _init_worker(course_root, kernel_name):
     config = load_config(course_root)
     if kernel_name:
         config.Execute.kernel_name = kernel_name
+    if kernel_name == "python3":  # --cold: stock kernels, started by the stock client
+        from convcourse.warm import STOCK_CLIENT
+        config.AsyncKernelManager.client_class = STOCK_CLIENT
     _api = NbGraderAPI(config=config)
 
 
@@ -174,7 +177,8 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="grade again what is graded")
     kernels = parser.add_mutually_exclusive_group()
     kernels.add_argument("--cold", dest="kernel", action="store_const", const="python3",
-                         help="fresh, unsandboxed kernels (stock nbgrader's; for benchmarks)")
+                         help="fresh, unsandboxed kernels and the stock kernel client "
+                              "(stock nbgrader's; for benchmarks)")
     kernels.add_argument("--unsandboxed", dest="kernel", action="store_const",
                          const="convcourse-warm", help="warm kernels without the sandbox")
     parser.add_argument("--course", default=".", help="the course directory")

@@ -27,6 +27,7 @@ import psutil
 
 from convcourse import sample_class
 from convcourse.notebooks import read
+from convcourse.warm import STOCK_CLIENT
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"
@@ -165,7 +166,8 @@ def main(argv=None):
             assignments = build_course(course, args.students)
         notebooks = args.students * len(assignments)
         batch = ["-m", "convcourse.batch", "--workers", str(args.workers)]
-        stock = ["--Execute.kernel_name=python3"]  # the notebook's own kernel, no sandbox
+        # The notebook's own kernel, no sandbox, jupyter_client's own kernel client.
+        stock = ["--Execute.kernel_name=python3", f"--AsyncKernelManager.client_class={STOCK_CLIENT}"]
         plans = {"stock": [["-m", "nbgrader", "autograde", a, *stock] for a in assignments],
                  "workers": [batch + ["--cold"]],
                  "warm": [batch + ["--unsandboxed"]],

@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 
 KERNEL_NAME = "convcourse-warm"
@@ -289,9 +290,58 @@ class WarmProvisioner(LocalProvisioner):
     async def wait(self):
         if self.process:
             while await self.poll() is None:
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.005)
             self.process = None
         return 0
+
+    # jupyter_client polls for a kernel's exit every 0.1 s, sleeping first; a forked kernel
+    # is gone a few milliseconds after its shutdown request or a signal. Looking for that at
+    # a finer interval here saves a tenth of a warm notebook's grading time.
+    async def shutdown_requested(self, restart=False):
+        await self._exit(within=1.0)
+
+    async def kill(self, restart=False):
+        await super().kill(restart)
+        await self._exit(within=1.0)
+
+    async def _exit(self, within):
+        deadline = time.monotonic() + within
+        while self.process and self.process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+
+STOCK_CLIENT = "jupyter_client.asynchronous.AsyncKernelClient"  # nbclient's, for comparisons
+
+
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's asynchronous client, ready as soon as the kernel shows it is.
+
+    The stock ``wait_for_ready`` ends by waiting for 0.2 s of silence on IOPub: a fifth of
+    a warm notebook's grading. ipykernel (7 and later) greets each IOPub subscription with an
+    ``iopub_welcome`` message; after it, nothing the kernel publishes can be missed, so the
+    wait ends with the kernel_info reply and the "idle" status of that request. A kernel
+    that sends no greeting gets the stock wait after ``greeting_timeout`` seconds.
+    """
+
+    greeting_timeout = 10.0
+
+    async def wait_for_ready(self, timeout=None):
+        try:
+            await asyncio.wait_for(self._greeted_and_answered(), self.greeting_timeout)
+        except asyncio.TimeoutError:
+            await super().wait_for_ready(timeout)
+
+    async def _greeted_and_answered(self):
+        while (await self.iopub_channel.get_msg())["msg_type"] != "iopub_welcome":
+            pass
+        msg_id = self.kernel_info()
+        reply = await self._async_recv_reply(msg_id)
+        self._handle_kernel_info_reply(reply)
+        while True:
+            msg = await self.iopub_channel.get_msg()
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" \
+                    and msg["content"]["execution_state"] == "idle":
+                return
 
 
 # ---- installing the kernelspec ---------------------------------------------------------------

@@ -1,10 +1,14 @@
 """Warm kernels start with torch loaded but share no state with the kernels before them."""
+import asyncio
+
 import pytest
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from convcourse.warm import KERNEL_NAME
+from convcourse.warm import KERNEL_NAME, PromptKernelClient
 
 
 def run(*sources, timeout=30):
@@ -45,3 +49,40 @@ def test_a_kernel_that_exits_is_seen_as_dead():
     with pytest.raises(DeadKernelError):
         nb = new_notebook(cells=[new_code_cell("import os; os._exit(3)"), new_code_cell("1")])
         NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=30).execute()
+
+
+@pytest.mark.parametrize("greeting_timeout", [10.0, 0.0], ids=["greeted", "stock wait"])
+def test_the_prompt_client_is_ready_with_nothing_left_unread(monkeypatch, greeting_timeout):
+    stock_waits = []
+    stock_wait = AsyncKernelClient.wait_for_ready
+
+    async def counted(self, timeout=None):
+        stock_waits.append(timeout)
+        return await stock_wait(self, timeout)
+
+    monkeypatch.setattr(AsyncKernelClient, "wait_for_ready", counted)
+
+    async def start_and_run():
+        km = AsyncKernelManager(kernel_name=KERNEL_NAME, client_class=PromptKernelClient.__module__
+                                + "." + PromptKernelClient.__name__)
+        await km.start_kernel()
+        kc = km.client()
+        kc.greeting_timeout = greeting_timeout
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            # The kernel_info request's reply and statuses are all read: none would be taken
+            # for the first cell's.
+            leftovers = [await kc.shell_channel.msg_ready(), await kc.iopub_channel.msg_ready()]
+            printed = []
+            await kc.execute_interactive(
+                "print(6 * 7)", output_hook=lambda m: printed.append(m["content"].get("text")))
+            return leftovers, printed
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    leftovers, printed = asyncio.run(start_and_run())
+    assert leftovers == [False, False]
+    assert "42\n" in printed
+    assert len(stock_waits) == (0 if greeting_timeout else 1)
