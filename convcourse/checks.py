@@ -16,6 +16,8 @@ import numbers
 import os
 
 import torch
+# torch's own context manager for print options (it restores what was set before).
+from torch._tensor_str import printoptions
 
 RECORD_MIME = "application/vnd.convcourse.check+json"
 # Results larger than this are recorded by shape only: no expected result is this big.
@@ -100,7 +102,7 @@ def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
     except AssertionError:
         wrong = ~torch.isclose(got, expected, rtol=rtol, atol=atol * scale)
         first = tuple(int(i) for i in wrong.nonzero()[0])
-        with _print_options(precision=4, sci_mode=False):
+        with printoptions(precision=4, sci_mode=False):
             detail = f"expected\n{expected.float()}\ngot\n{got.float()}"
         raise CheckFailed(
             f"{what} has the wrong values: {int(wrong.sum())} of {wrong.numel()} elements "
@@ -147,19 +149,6 @@ def replaying(records):
         yield _replay
     finally:
         _replay = previous
-
-
-class _print_options:
-    """Temporarily set torch's print options (torch has no context manager for this)."""
-
-    def __init__(self, **options):
-        self.options = options
-
-    def __enter__(self):
-        torch.set_printoptions(**self.options)
-
-    def __exit__(self, *exc):
-        torch.set_printoptions(profile="default")
 
 
 def random_tensor(generator, *shape):

@@ -50,6 +50,15 @@ def test_wrong_values_name_the_first_wrong_element(wrong):
     assert "expected\ntensor(" in message and "\ngot\ntensor(" in message
 
 
+def test_a_failing_check_leaves_the_students_print_options_as_they_were():
+    torch.set_printoptions(precision=2, linewidth=50)
+    try:
+        failure(torch.tensor(WORKED) + 1)
+        assert str(torch.tensor([1 / 3])) == "tensor([0.33])"
+    finally:
+        torch.set_printoptions(profile="default")
+
+
 def test_an_object_that_claims_equality_fails():
     class AlwaysEqual:
         def __eq__(self, other):
