@@ -20,12 +20,12 @@ import sys
 import time
 import zlib
 from collections import Counter
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from tqdm import tqdm
 
 _api = None  # the worker process's NbGraderAPI
+_started = None  # where the worker says which submission it begins
 
 
 def load_config(course_root):
@@ -33,8 +33,9 @@ def load_config(course_root):
     return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
 
 
-def _init_worker(course_root, kernel_name):
-    global _api
+def _init_worker(course_root, kernel_name, started=None):
+    global _api, _started
+    _started = started
     os.chdir(course_root)
     from nbgrader.apps import NbGraderAPI
     _reuse_database_engines()
@@ -69,6 +70,8 @@ def _reuse_database_engines():
 
 
 def _grade(assignment, student):
+    if _started is not None:
+        _started.put((assignment, student))
     start = time.monotonic()
     try:
         result = _api.autograde(assignment, student, force=True, create=False)
@@ -125,29 +128,54 @@ def prepare(course_root, work, force):
 
 
 def grade(course_root, work, workers, kernel_name, progress=True):
-    """Grade ``work`` with ``workers`` processes; one result dict per submission."""
-    results, pending = [], list(work)
-    context = multiprocessing.get_context("spawn")
+    """Grade ``work`` with ``workers`` processes; one result dict per submission.
+
+    A worker process that dies breaks its pool. Then what no worker had begun is graded
+    again as usual, and what had begun is graded again alone, in a pool of its own: a
+    submission that kills its worker there is the one reported, the others are graded.
+    """
+    results = []
     bar = tqdm(total=len(work), unit="nb", disable=not progress, file=sys.stderr)
-    while pending:
-        with concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker,
-                initargs=(str(course_root), kernel_name)) as pool:
-            futures = {pool.submit(_grade, a, s): (a, s) for a, s in pending}
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    results.append(future.result())
-                    pending.remove(futures[future])
-                    bar.update()
-            except BrokenProcessPool:
-                # A worker process died: count its submission as failed and go on.
-                a, s = next(futures[f] for f in futures if f.done() and f.exception())
-                results.append({"assignment": a, "student": s, "success": False,
-                                "seconds": 0.0, "error": ["the grading worker died"]})
-                pending.remove((a, s))
-                bar.update()
+
+    def record(result):
+        results.append(result)
+        bar.update()
+
+    runs = [(list(work), workers)]
+    while runs:
+        todo, size = runs.pop(0)
+        begun, not_begun = _grade_in_pool(course_root, todo, size, kernel_name, record)
+        if len(todo) == 1 or len(not_begun) == len(todo):
+            # It killed its worker alone, or no worker could begin: no retry would do better.
+            for a, s in begun + not_begun:
+                record({"assignment": a, "student": s, "success": False, "seconds": 0.0,
+                        "error": ["the grading worker died"]})
+            continue
+        runs += [([submission], 1) for submission in begun]
+        if not_begun:
+            runs.append((not_begun, workers))
     bar.close()
     return sorted(results, key=lambda r: (r["assignment"], r["student"]))
+
+
+def _grade_in_pool(course_root, work, workers, kernel_name, record):
+    """Grade ``work`` in one process pool; what is left if the pool breaks, (begun, not)."""
+    context = multiprocessing.get_context("spawn")
+    started = context.SimpleQueue()  # a put is written at once: it survives its worker
+    done = set()
+    with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker,
+            initargs=(str(course_root), kernel_name, started)) as pool:
+        futures = {pool.submit(_grade, a, s): (a, s) for a, s in work}
+        for future in concurrent.futures.as_completed(futures):
+            if future.exception() is None:  # else BrokenProcessPool: _grade catches the rest
+                record(future.result())
+                done.add(futures[future])
+    begun = set()
+    while not started.empty():
+        begun.add(started.get())
+    left = [w for w in work if w not in done]
+    return [w for w in left if w in begun], [w for w in left if w not in begun]
 
 
 def summary(results, skipped, elapsed):

@@ -131,8 +131,10 @@ def _check_size(directory, limit):
 class Cgroup:
     """One cgroup (v1) per controller, /sys/fs/cgroup/<controller>/convcourse/<name>."""
 
+    CONTROLLERS = ("memory", "pids")
+
     def __init__(self, name):
-        self.paths = {c: CGROUP_ROOT / c / CGROUP_PARENT / name for c in ("memory", "pids")}
+        self.paths = {c: CGROUP_ROOT / c / CGROUP_PARENT / name for c in self.CONTROLLERS}
         for path in self.paths.values():
             path.mkdir(parents=True, exist_ok=True)
 
@@ -146,6 +148,19 @@ class Cgroup:
         """Move the calling process (and so its future children) into the cgroup."""
         for path in self.paths.values():
             (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    @classmethod
+    def remove_stale(cls):
+        """Remove the cgroups left by grading processes that were killed before removing
+        theirs (named "<pid>-<random>"); one that still holds processes stays."""
+        for controller in cls.CONTROLLERS:
+            for path in (CGROUP_ROOT / controller / CGROUP_PARENT).glob("*-*"):
+                owner = path.name.split("-")[0]
+                if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+                    try:
+                        path.rmdir()
+                    except OSError:
+                        pass
 
     def remove(self):
         for path in self.paths.values():
@@ -185,6 +200,7 @@ class Sandbox:
         self.directory = Path(tempfile.mkdtemp(prefix="convcourse-sandbox-"))
         self.work = self.directory / "work"
         self.socket_path = str(self.control / "fork.sock")
+        Cgroup.remove_stale()
         self.cgroup = Cgroup(f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self.cgroup.write("pids", "pids.max", max_processes)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -210,16 +226,7 @@ class Sandbox:
             return False
 
     def _request(self, request, timeout=ANSWER_TIMEOUT):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(timeout)
-            client.connect(self.socket_path)
-            client.sendall(json.dumps(request).encode() + b"\n")
-            answer = json.loads(warm.read_line(client) or "null")
-            if request["op"] == "fork":
-                warm.read_line(client)  # the kernel's "ready", or nothing if it died first
-            if not answer:
-                raise RuntimeError("the sandbox's fork server closed the connection")
-            return answer
+        return warm.ask(self.socket_path, request, timeout)
 
     def start_kernel(self, submission_dir, connection_info, env):
         """Fork a kernel that works on a copy of ``submission_dir``; its pid out here."""

@@ -80,6 +80,17 @@ def serve(listener, sandboxed=False):
             connection.sendall(json.dumps(answer).encode() + b"\n")
 
 
+def _die_with_parent():
+    """Get SIGKILL when the grading process that started this server dies (bubblewrap's
+    --die-with-parent does this for a sandboxed one)."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it died before the call
+        os._exit(1)
+
+
 def _protect_from_kernels():
     """Not dumpable: kernels (same user) cannot trace this process or read its memory."""
     import ctypes
@@ -156,6 +167,21 @@ def read_line(connection):
     return data.decode()
 
 
+def ask(socket_path, request, timeout=None):
+    """Send ``request`` to the fork server listening on ``socket_path``; its answer (for a
+    fork, once the kernel is ready)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(timeout)
+        client.connect(socket_path)
+        client.sendall(json.dumps(request).encode() + b"\n")
+        answer = json.loads(read_line(client) or "null")
+        if request.get("op") == "fork":
+            read_line(client)  # the kernel's "ready", or nothing if it died first: go on
+        if not answer:
+            raise RuntimeError("the fork server closed the connection")
+        return answer
+
+
 def _become_kernel(request, connection):
     """In the forked child: take the kernel's environment and run ipykernel's kernel app.
 
@@ -217,13 +243,7 @@ class ForkServer:
     def fork(self, args, cwd, env):
         """Ask the server for a kernel; its pid once its sockets are bound."""
         self.wait_until_serving()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.connect(self.socket_path)
-            client.sendall(json.dumps({"op": "fork", "args": args, "cwd": cwd, "env": env})
-                           .encode() + b"\n")
-            pid = json.loads(read_line(client))["pid"]
-            read_line(client)  # "ready", or nothing if the kernel died first: either way, go on
-            return pid
+        return ask(self.socket_path, {"op": "fork", "args": args, "cwd": cwd, "env": env})["pid"]
 
     def stop(self):
         if self.process.poll() is None:
@@ -377,6 +397,7 @@ def main(argv=None):
         listener = socket.socket(fileno=int(argv[2]))
         serve(listener, sandboxed="--sandboxed" in argv)
     elif argv[:1] == ["serve"] and len(argv) == 2:
+        _die_with_parent()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(argv[1])  # the socket's appearing tells the client the server is ready
         listener.listen(16)

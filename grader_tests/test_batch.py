@@ -2,12 +2,14 @@
 import shutil
 import sys
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENTS, SAMPLE_CLASS, copy_course, release_course, run_in
 from convcourse import sample_class
 from convcourse.batch import in_shard
+from convcourse.notebooks import read
 
 
 def expected_rows():
@@ -88,3 +90,37 @@ def test_honest_grades_are_the_same_without_the_sandbox(tmp_path):
            db_url=db_url)
     honest = {k: v for k, v in expected_rows().items() if not k[1].startswith("attack_")}
     assert gradebook_rows(db_url) == honest
+
+
+KILL_THE_GRADER = """\
+import os, signal, psutil
+# The kernel's parent is the fork server; the server's parent is the worker grading it.
+os.kill(psutil.Process(os.getppid()).ppid(), signal.SIGKILL)
+"""
+
+
+def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(tmp_path):
+    """Unsandboxed, a kernel can kill the worker grading it (the sandbox prevents it). The
+    pool breaks; every other submission still gets its exact grade, and the killer is named,
+    whichever submissions the other worker had begun."""
+    course = copy_course(tmp_path / "course")
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    release_course(course, db_url=db_url)
+    assignment = ASSIGNMENTS[0]
+    sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
+    for attack in (course / "submitted").glob("attack_*"):
+        shutil.rmtree(attack)
+    release = sample_class.notebook_path(course / "release", assignment)
+    killer = course / "submitted" / "kills_its_worker" / assignment / release.name
+    killer.parent.mkdir(parents=True)
+    nbformat.write(sample_class.fill(read(release), [
+        sample_class.Edit("fill", "corr2d_multi_in", KILL_THE_GRADER)]), str(killer))
+    result = run_in(course, sys.executable, "-m", "convcourse.batch", assignment,
+                    "--workers", "2", "--unsandboxed", db_url=db_url, check=False)
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed == [f"FAILED {assignment} kills_its_worker: the grading worker died"]
+    honest = {k: v for k, v in expected_rows().items()
+              if k[0] == assignment and not k[1].startswith("attack_")}
+    graded = gradebook_rows(db_url)
+    assert {k: v for k, v in graded.items() if k[1] != "kills_its_worker"} == honest

@@ -217,3 +217,16 @@ def test_one_sandbox_serves_kernel_after_kernel(tmp_path):
     first = sandbox.Sandbox._instance
     run(["print(2)"], tmp_path)
     assert sandbox.Sandbox._instance is first and first.process.poll() is None
+
+
+def test_cgroups_of_killed_graders_are_removed_and_live_ones_kept():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale, live = (sandbox.Cgroup(f"{pid}-testonly") for pid in (dead.pid, os.getpid()))
+    try:
+        sandbox.Cgroup.remove_stale()
+        assert not any(p.exists() for p in stale.paths.values())
+        assert all(p.exists() for p in live.paths.values())
+    finally:
+        stale.remove()
+        live.remove()
