@@ -37,6 +37,9 @@ def _init_worker(course_root, kernel_name, started=None):
     global _api, _started
     _started = started
     os.chdir(course_root)
+    # One worker per core: its kernels, stock ones too, compute on one thread (as the warm
+    # fork server's do); more OpenMP threads would spin against the other workers.
+    os.environ["OMP_NUM_THREADS"] = "1"
     from nbgrader.apps import NbGraderAPI
     _reuse_database_engines()
     config = load_config(course_root)
@@ -206,7 +209,7 @@ def main(argv=None):
     kernels = parser.add_mutually_exclusive_group()
     kernels.add_argument("--cold", dest="kernel", action="store_const", const="python3",
                          help="fresh, unsandboxed kernels and the stock kernel client "
-                              "(stock nbgrader's; for benchmarks)")
+                              "(stock nbgrader's, one thread each; for benchmarks)")
     kernels.add_argument("--unsandboxed", dest="kernel", action="store_const",
                          const="convcourse-warm", help="warm kernels without the sandbox")
     parser.add_argument("--course", default=".", help="the course directory")

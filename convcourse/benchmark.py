@@ -210,8 +210,10 @@ def main(argv=None):
               f"×{results['speedup_sandboxed']}")
         print("sandbox overhead per notebook per worker: "
               f"{results['sandbox_overhead_seconds_per_notebook_per_worker']:+.2f} s")
-        print(f"200 students × {len(assignments)} notebooks, projected with the default grader: "
-              f"{results['projected_minutes_200_students']} min")
+        print(f"200 students × {len(assignments)} notebooks at this run's rate with the default "
+              f"grader: {results['projected_minutes_200_students']} min (an upper bound: each "
+              "worker's start-up, counted here once per "
+              f"{args.students} students, comes once per run)")
         print(f"wrote {out / 'results.json'} and {out / 'benchmark.png'}")
         return 0 if identical else 1
     finally:
