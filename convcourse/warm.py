@@ -80,22 +80,25 @@ def serve(listener, sandboxed=False):
             connection.sendall(json.dumps(answer).encode() + b"\n")
 
 
+def _prctl(option, value):
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
 def _die_with_parent():
     """Get SIGKILL when the grading process that started this server dies (bubblewrap's
     --die-with-parent does this for a sandboxed one)."""
-    import ctypes
     PR_SET_PDEATHSIG = 1
     parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the call
         os._exit(1)
 
 
 def _protect_from_kernels():
     """Not dumpable: kernels (same user) cannot trace this process or read its memory."""
-    import ctypes
     PR_SET_DUMPABLE = 4
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _prctl(PR_SET_DUMPABLE, 0)
 
 
 def _reset_sandbox():
@@ -309,8 +312,7 @@ class WarmProvisioner(LocalProvisioner):
 
     async def wait(self):
         if self.process:
-            while await self.poll() is None:
-                await asyncio.sleep(0.005)
+            await self._exit()
             self.process = None
         return 0
 
@@ -324,9 +326,11 @@ class WarmProvisioner(LocalProvisioner):
         await super().kill(restart)
         await self._exit(within=1.0)
 
-    async def _exit(self, within):
-        deadline = time.monotonic() + within
-        while self.process and self.process.poll() is None and time.monotonic() < deadline:
+    async def _exit(self, within=None):
+        """Wait until the kernel has exited, or ``within`` seconds have passed."""
+        deadline = None if within is None else time.monotonic() + within
+        while self.process and self.process.poll() is None and \
+                (deadline is None or time.monotonic() < deadline):
             await asyncio.sleep(0.005)
 
 
