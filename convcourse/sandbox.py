@@ -228,8 +228,11 @@ class Sandbox:
     def _request(self, request, timeout=ANSWER_TIMEOUT):
         return warm.ask(self.socket_path, request, timeout)
 
-    def start_kernel(self, submission_dir, connection_info, env):
-        """Fork a kernel that works on a copy of ``submission_dir``; its pid out here."""
+    def start_kernel(self, submission_dir, connection_info, env, arguments=()):
+        """Fork a kernel that works on a copy of ``submission_dir``; its pid out here.
+
+        ``arguments`` are ipykernel's command-line arguments other than the connection file
+        (nbclient's ``--HistoryManager.hist_file=:memory:``, ``Execute.extra_arguments``)."""
         # The sandbox was reset (for_next_kernel): no process of the last kernel is left.
         # Nor is anything it left in the sandbox's folder, such as a symbolic link planted
         # where this process is about to write.
@@ -242,7 +245,8 @@ class Sandbox:
         with open(connection_file, "x") as out:  # "x": a fresh file, never through a link
             out.write(json.dumps(
                 {k: v.decode() if isinstance(v, bytes) else v for k, v in connection_info.items()}))
-        inner_pid = self._request({"op": "fork", "args": ["-f", str(connection_file)],
+        inner_pid = self._request({"op": "fork",
+                                   "args": ["-f", str(connection_file), *arguments],
                                    "cwd": str(self.work), "env": env})["pid"]
         return self.host_pid(inner_pid)
 
@@ -266,6 +270,17 @@ class Sandbox:
         self.cgroup.remove()
         shutil.rmtree(self.directory, ignore_errors=True)
         shutil.rmtree(self.control, ignore_errors=True)
+
+
+def _without_connection_file(arguments):
+    """ipykernel's arguments without ``-f FILE``: the sandbox writes its own file."""
+    kept, arguments = [], iter(arguments)
+    for argument in arguments:
+        if argument == "-f":
+            next(arguments, None)
+        elif not argument.startswith(("-f=", "--f=")):
+            kept.append(argument)
+    return kept
 
 
 class SandboxedProvisioner(warm.WarmProvisioner):
@@ -310,7 +325,8 @@ class SandboxedProvisioner(warm.WarmProvisioner):
                     if k.startswith(("JPY_", "NBGRADER_"))})
         cwd = str(kwargs.get("cwd") or os.getcwd())
         pid = await asyncio.get_running_loop().run_in_executor(
-            None, self.sandbox.start_kernel, cwd, self.connection_info, env)
+            None, self.sandbox.start_kernel, cwd, self.connection_info, env,
+            _without_connection_file(warm.kernel_arguments(cmd)))
         self.process = warm.ForkedKernelProcess(pid)
         self.pid = self.pgid = pid
         self.cwd = cwd

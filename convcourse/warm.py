@@ -295,12 +295,22 @@ class ForkedKernelProcess:
         self.send_signal(signal.SIGTERM)
 
 
+def kernel_arguments(cmd):
+    """ipykernel's arguments in a kernel command: the kernelspec's argv, formatted
+    ([python, -m, ipykernel_launcher, -f, FILE]), then the client's extra arguments.
+
+    First comes an in-memory input history: nbclient asks that only of kernels named
+    "python3" (and the like), so stock kernels under nbgrader keep no history file either.
+    A file would cost a database write per cell and keep the students' code.
+    """
+    return ["--HistoryManager.hist_file=:memory:", *cmd[cmd.index("ipykernel_launcher") + 1:]]
+
+
 class WarmProvisioner(LocalProvisioner):
     """A LocalProvisioner whose kernels are forked from the warm fork server."""
 
     async def launch_kernel(self, cmd, **kwargs):
-        # cmd is the kernelspec's argv, formatted: [python, -m, ipykernel_launcher, -f, FILE, ...]
-        args = cmd[cmd.index("ipykernel_launcher") + 1:]
+        args = kernel_arguments(cmd)
         env = dict(kwargs.get("env") or os.environ)
         cwd = str(kwargs.get("cwd") or os.getcwd())
         pid = await asyncio.get_running_loop().run_in_executor(

@@ -211,6 +211,27 @@ def test_notebook_time_limit_stops_later_cells(tmp_path):
     assert "time limit" in nb.cells[2].outputs[0]["evalue"]
 
 
+@pytest.mark.parametrize("kernel", [sandbox.KERNEL_NAME, warm.KERNEL_NAME])
+def test_a_grading_kernel_gets_the_clients_arguments_and_keeps_no_history(tmp_path, kernel):
+    """Execute.extra_arguments reach the kernel (the sandbox writes its own connection
+    file), and the history is in memory, as nbclient makes it for stock kernels."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "ip = get_ipython(); print(ip.history_manager.hist_file, ip.config.InlineBackend)")])
+    NotebookClient(nb, kernel_name=kernel, timeout=60,
+                   extra_arguments=["--InlineBackend.figure_formats=svg"],
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = text(nb, 0)
+    assert printed.startswith(":memory: ") and "'figure_formats': " in printed, printed
+    assert "svg" in printed
+
+
+def test_without_connection_file_keeps_every_other_argument():
+    assert sandbox._without_connection_file(
+        ["-f", "/host/kernel.json", "--HistoryManager.hist_file=:memory:", "--f=/x.json",
+         "--InlineBackend.figure_formats=svg"]) == [
+        "--HistoryManager.hist_file=:memory:", "--InlineBackend.figure_formats=svg"]
+
+
 def test_one_sandbox_serves_kernel_after_kernel(tmp_path):
     """Reset between kernels keeps the sandbox (a new one costs the torch import again)."""
     run(["print(1)"], tmp_path)
