@@ -28,6 +28,7 @@ Where bubblewrap or the cgroups are missing, it refuses to start a kernel unless
 import asyncio
 import atexit
 import json
+import logging
 import os
 import shutil
 import signal
@@ -48,6 +49,7 @@ from convcourse import warm
 KERNEL_NAME = "convcourse-sandbox"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "convcourse"
+log = logging.getLogger(__name__)
 # A submission's folder is copied into the sandbox for each notebook: it must stay small.
 MAX_SUBMISSION_BYTES = 200 * 2 ** 20
 # Seconds the grader waits for the fork server to answer before it starts a new sandbox.
@@ -179,13 +181,17 @@ class Sandbox:
 
     _instance = None
     _lock = threading.Lock()
+    last_replaced = None  # why the last sandbox was replaced, for logs and tests
 
     @classmethod
     def for_next_kernel(cls, memory_limit, max_processes):
         """This process's sandbox, emptied of the last kernel's processes and files in /tmp;
         a new sandbox if there is none, or the last one does not answer or stays dirty."""
         with cls._lock:
-            if cls._instance is not None and not cls._instance.reset():
+            trouble = cls._instance.reset() if cls._instance is not None else None
+            if trouble:
+                log.warning("Building a new sandbox: %s", trouble)
+                cls.last_replaced = trouble
                 cls._instance.stop()
                 cls._instance = None
             if cls._instance is None:
@@ -218,12 +224,17 @@ class Sandbox:
                           self.cgroup.read("memory", "memory.usage_in_bytes") + self.memory_limit)
 
     def reset(self):
-        """Kill every process in the sandbox but the server, empty its /tmp; True if done."""
+        """Kill every process in the sandbox but the server, empty its /tmp; what went
+        wrong, or None if done."""
+        if self.process.poll() is not None:
+            return f"its server exited with status {self.process.returncode}"
         try:
-            return self.process.poll() is None and \
-                self._request({"op": "reset"}).get("reset") is True
-        except (OSError, RuntimeError, ValueError):
-            return False
+            answer = self._request({"op": "reset"})
+        except (OSError, RuntimeError, ValueError) as error:
+            return f"its server did not answer the reset ({type(error).__name__}: {error})"
+        if answer.get("reset") is not True:
+            return f"the reset left {', '.join(answer.get('left', [])) or 'something'}"
+        return None
 
     def _request(self, request, timeout=ANSWER_TIMEOUT):
         return warm.ask(self.socket_path, request, timeout)

@@ -74,7 +74,8 @@ def serve(listener, sandboxed=False):
                     _become_kernel(request, connection)  # never returns
                 answer = {"pid": pid}
             elif op == "reset" and sandboxed:
-                answer = {"reset": _reset_sandbox()}
+                left = _reset_sandbox()
+                answer = {"reset": not left, "left": left}
             else:
                 answer = {"pong": True}
             connection.sendall(json.dumps(answer).encode() + b"\n")
@@ -102,7 +103,8 @@ def _protect_from_kernels():
 
 
 def _reset_sandbox():
-    """Kill every process of the sandbox but this one (pid 1) and empty /tmp; whether done."""
+    """Kill every process of the sandbox but this one (pid 1) and empty /tmp; what is left
+    (processes and paths), nothing if done."""
     if os.getpid() != 1:  # kill(-1) outside a pid namespace would kill everything we own
         raise RuntimeError("reset outside a sandbox's pid namespace")
     try:
@@ -132,7 +134,17 @@ def _reset_sandbox():
                 os.unlink(entry.path)
         except OSError:
             pass
-    return not _other_processes() and not any(os.path.lexists(e.path) for e in leftovers)
+    return [_describe_process(pid) for pid in _other_processes()] + \
+        [entry.path for entry in leftovers if os.path.lexists(entry.path)]
+
+
+def _describe_process(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # "pid (name) state ..."
+            name, rest = stat.read().split(" (", 1)[1].rsplit(") ", 1)
+        return f"process {pid} ({name}, state {rest.split()[0]})"
+    except (OSError, IndexError, ValueError):
+        return f"process {pid}"
 
 
 def _other_processes():

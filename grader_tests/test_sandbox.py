@@ -237,7 +237,19 @@ def test_one_sandbox_serves_kernel_after_kernel(tmp_path):
     run(["print(1)"], tmp_path)
     first = sandbox.Sandbox._instance
     run(["print(2)"], tmp_path)
-    assert sandbox.Sandbox._instance is first and first.process.poll() is None
+    assert sandbox.Sandbox._instance is first and first.process.poll() is None, \
+        f"replaced: {sandbox.Sandbox.last_replaced}"
+
+
+def test_a_sandbox_whose_server_died_is_replaced_and_the_reason_logged(tmp_path, caplog):
+    run(["print(1)"], tmp_path)
+    first = sandbox.Sandbox._instance
+    first.process.kill()
+    first.process.wait()
+    assert text(run(["print(2)"], tmp_path), 0).strip() == "2"
+    assert sandbox.Sandbox._instance is not first
+    assert sandbox.Sandbox.last_replaced == "its server exited with status -9"
+    assert "Building a new sandbox: its server exited" in caplog.text
 
 
 def test_cgroups_of_killed_graders_are_removed_and_live_ones_kept():
