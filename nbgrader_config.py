@@ -34,6 +34,12 @@ c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False
 # A kernel client that starts on a kernel's greeting instead of 0.2 s of silence (warm.py).
 c.AsyncKernelManager.client_class = "convcourse.warm.PromptKernelClient"
+# Grading runs the figure cells (an error in them still shows) but does not render their
+# pictures: a PNG costs about 0.2 s of CPU, a sixth of grading a notebook, and the pictures
+# are the course's, the same for every student. Feedback shows matplotlib's "<Figure size
+# ...>" in their place. CONVCOURSE_GRADE_FIGURES=1 renders them.
+if os.environ.get("CONVCOURSE_GRADE_FIGURES") != "1":
+    c.Execute.extra_arguments = ["--InlineBackend.figure_formats=[]"]
 # Wall time for a whole notebook; cells after it fail.
 c.GuardedExecute.notebook_timeout = int(os.environ.get("CONVCOURSE_NOTEBOOK_TIMEOUT", "600"))
 

@@ -69,6 +69,28 @@ def test_a_flood_of_output_is_capped(gradebook, released_course):
         assert notebook.stat().st_size < 3_000_000, f"{notebook} keeps too much output"
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_grading_runs_the_figure_code_without_rendering_pictures(gradebook, released_course,
+                                                                 assignment):
+    notebook = sample_class.notebook_path(released_course / "autograded" / "notes_code",
+                                          assignment)
+    outputs = [o for c in read(notebook).cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if "image/png" in o.get("data", {})]
+    assert [o for o in outputs if o.get("data", {}).get("text/plain", "").startswith("<Figure")]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+
+
+@pytest.mark.parametrize("setting, arguments", [
+    (None, ["--InlineBackend.figure_formats=[]"]), ("1", [])])
+def test_course_config_renders_figures_only_when_asked(monkeypatch, setting, arguments):
+    from convcourse.batch import load_config
+    if setting is None:
+        monkeypatch.delenv("CONVCOURSE_GRADE_FIGURES", raising=False)
+    else:
+        monkeypatch.setenv("CONVCOURSE_GRADE_FIGURES", setting)
+    assert load_config(COURSE_ROOT).Execute.get("extra_arguments", []) == arguments
+
+
 @pytest.fixture(scope="module")
 def feedback(gradebook, released_course):
     """The text of every feedback HTML page of the sample class, by path."""
