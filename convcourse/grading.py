@@ -136,10 +136,15 @@ class GuardedExecute(Execute):
     def _check_responsive(self):
         """After a timeout's interrupt, the kernel must answer a no-op within the grace time."""
         msg_id = self.kc.execute("", silent=True, store_history=False)
+        # nbclient's wait_for_reply waits self.timeout (None: when no cell is given), then
+        # interrupts again and answers None.
+        self.timeout = self.interrupt_grace
         try:
-            self.wait_for_reply(msg_id, timeout=self.interrupt_grace)
-        except Exception as error:  # TimeoutError, or DeadKernelError
+            reply = self.wait_for_reply(msg_id)
+        except Exception as error:  # DeadKernelError
             raise KernelStopped() from error
+        if reply is None:
+            raise KernelStopped()
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})

@@ -248,7 +248,8 @@ class ForkServer:
         atexit.register(self.stop)
 
     def wait_until_serving(self, timeout=120):
-        """Wait while the server imports torch (it binds its socket when ready)."""
+        """Wait until the server's socket exists; requests then wait in its backlog while
+        it imports torch."""
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.socket_path):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -425,7 +426,7 @@ def main(argv=None):
     elif argv[:1] == ["serve"] and len(argv) == 2:
         _die_with_parent()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(argv[1])  # the socket's appearing tells the client the server is ready
+        listener.bind(argv[1])  # at once: clients may connect, and are answered once it imported
         listener.listen(16)
         serve(listener)
     elif argv[:1] == ["install"]:

@@ -199,7 +199,23 @@ def test_without_bubblewrap_grading_refuses_unless_allowed(tmp_path, allow):
         assert "Refusing to run student code without a sandbox: bubblewrap" in result.stdout
 
 
+def test_after_an_interrupted_cell_the_next_cells_run(tmp_path):
+    """As in stock nbgrader: a cell past its time limit is interrupted, and a kernel that
+    stops goes on with the next cells (one that swallows the interrupt does not, see
+    the sample class's attack_ignore_interrupt)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
+        "import time\nwhile True:\n    time.sleep(0.05)", "print('next')"]])
+    GuardedExecute(timeout=2, kernel_name=warm.KERNEL_NAME).preprocess(
+        nb, {"metadata": {"path": str(tmp_path)}})
+    assert "CellTimeoutError" in str(nb.cells[0].outputs)
+    assert "KernelStopped" not in str(nb.cells[0].outputs)
+    assert text(nb, 1) == "next\n"
+
+
 def test_notebook_time_limit_stops_later_cells(tmp_path):
+    server = warm.ForkServer.get()  # the limit is the notebook's, not the server's import
+    server.wait_until_serving()
+    warm.ask(server.socket_path, {"op": "ping"}, timeout=300)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
         "import time; time.sleep(2)", "time.sleep(2)", "print('too late')"]])
     start = time.monotonic()
