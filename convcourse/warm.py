@@ -115,6 +115,21 @@ def _reset_sandbox():
     while time.monotonic() < deadline and _other_processes():
         time.sleep(0.01)
 
+    # The grader's mounts (the sandbox's own folder, and the venv or the package when they
+    # live under /tmp) stay, and so do the folders on the way to them.
+    left = _empty_keeping(Path("/tmp"), _mount_points() | {os.getcwd()})
+    return [_describe_process(pid) for pid in _other_processes()] + left
+
+
+def _mount_points():
+    """The mount points of this process's mount namespace."""
+    with open("/proc/self/mountinfo") as info:
+        return {line.split()[4].replace("\\040", " ") for line in info}
+
+
+def _empty_keeping(directory, keep):
+    """Remove everything in ``directory`` but the paths in ``keep`` and the folders that
+    lead to them (emptied of all else); the paths that could not be removed."""
     def writable_again(function, path, _):
         # A kernel may have taken the permissions off its files: it was their owner, as we are.
         os.chmod(os.path.dirname(path), 0o700)
@@ -122,11 +137,14 @@ def _reset_sandbox():
             os.chmod(path, 0o700)
         function(path)
 
-    # The sandbox's own folder (this process's working directory) may be mounted under /tmp:
-    # it stays, and the grader empties it from outside.
-    own = os.getcwd()
-    leftovers = [e for e in os.scandir("/tmp") if not (own + "/").startswith(e.path + "/")]
-    for entry in leftovers:
+    left = []
+    for entry in os.scandir(directory):
+        if entry.path in keep:
+            continue
+        if entry.is_dir(follow_symlinks=False) and \
+                any(k.startswith(entry.path + "/") for k in keep):
+            left += _empty_keeping(entry.path, keep)
+            continue
         try:
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, onerror=writable_again)
@@ -134,8 +152,9 @@ def _reset_sandbox():
                 os.unlink(entry.path)
         except OSError:
             pass
-    return [_describe_process(pid) for pid in _other_processes()] + \
-        [entry.path for entry in leftovers if os.path.lexists(entry.path)]
+        if os.path.lexists(entry.path):
+            left.append(entry.path)
+    return left
 
 
 def _describe_process(pid):

@@ -8,6 +8,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
+from convcourse import warm
 from convcourse.warm import KERNEL_NAME, PromptKernelClient
 
 
@@ -86,3 +87,22 @@ def test_the_prompt_client_is_ready_with_nothing_left_unread(monkeypatch, greeti
     assert leftovers == [False, False]
     assert "42\n" in printed
     assert len(stock_waits) == (0 if greeting_timeout else 1)
+
+
+def test_a_sandbox_reset_empties_tmp_but_keeps_the_graders_mounts(tmp_path):
+    """A venv or course under /tmp is mounted into the sandbox's /tmp: the reset keeps it
+    and the folders on the way to it, and removes everything a kernel left around them."""
+    venv = tmp_path / "course" / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("kept")
+    (tmp_path / "course" / "planted.py").write_text("left by a kernel")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "link").symlink_to(venv)
+    assert warm._empty_keeping(tmp_path, {str(venv)}) == []
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "course", "course/.venv", "course/.venv/bin", "course/.venv/bin/python"]
+    assert (venv / "bin" / "python").read_text() == "kept"
+
+
+def test_the_mount_points_include_the_root():
+    assert "/" in warm._mount_points()
