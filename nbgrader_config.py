@@ -32,8 +32,9 @@ c.Execute.kernel_name = "convcourse-sandbox"
 c.SandboxedProvisioner.memory_limit = os.environ.get("CONVCOURSE_MEMORY_LIMIT", "2G")
 c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False
-# A kernel client that starts on a kernel's greeting instead of 0.2 s of silence (warm.py).
-c.AsyncKernelManager.client_class = "convcourse.warm.PromptKernelClient"
+# A kernel client that starts on a kernel's greeting instead of 0.2 s of silence (warm.py),
+# and refuses messages over 64 MiB (grading.py).
+c.AsyncKernelManager.client_class = "convcourse.grading.BoundedKernelClient"
 # Grading runs the figure cells (an error in them still shows) but does not render their
 # pictures: a PNG costs about 0.2 s of CPU, a sixth of grading a notebook, and the pictures
 # are the course's, the same for every student. Feedback shows matplotlib's "<Figure size
@@ -57,14 +58,15 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.OverwriteCells.add_missing_cells = True
-# Executing: a dead or stuck kernel fails every later cell; each test cell is judged again
-# in the grader's own process from the results its checks recorded.
+# Executing: a dead or stuck kernel fails every later cell; test cells run in the grader's
+# own process, calling the student's functions in the kernel (convcourse/judge.py).
 c.Autograde.autograde_preprocessors = [
     "convcourse.grading.GuardedExecute",
-    "convcourse.grading.VerifyChecks",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
+    # No script of the submission reaches a grader's browser (convcourse/sanitize.py).
+    "convcourse.sanitize.SanitizeSubmission",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -77,4 +79,8 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
     "convcourse.grading.HideTracebacks",
+    "convcourse.sanitize.SanitizeSubmission",
 ]
+# Feedback and the formgrader (which reads this file too) export with nbconvert's own
+# sanitizing as well: no JavaScript output, HTML outputs cleaned by bleach.
+c.HTMLExporter.sanitize_html = True

@@ -4,27 +4,29 @@ Every check looks at the type first, then the shape, then the values, and says w
 expected and what came back. Values are compared as float64 with a tolerance, so any
 floating dtype and any correct way of computing passes.
 
-While ``nbgrader autograde`` runs a notebook (it sets ``NBGRADER_EXECUTION=autograde``),
-each check also publishes what it observed of the student's result as plain data
-(``RECORD_MIME``). The grader then re-runs the test cell in its own process with those
-records (``replaying``): the expected values are computed and compared there, where code
-in the student's kernel cannot patch them (see ``convcourse.grading.VerifyChecks``).
+A check judges an *observation* of the student's result: plain data (``observe``) that
+holds no student object. In the student's own notebook the check observes the result it
+is given. While grading, test cells do not run in the student's kernel at all: the grader
+runs them in its own process (``convcourse.judge``), where the student's functions are
+called in the kernel and come back as ``Reported`` observations, so the expected values
+never exist where student code runs.
 """
 import base64
 import contextlib
 import numbers
-import os
+import re
 
 import torch
 # torch's own context manager for print options (it restores what was set before).
 from torch._tensor_str import printoptions
 
-RECORD_MIME = "application/vnd.convcourse.check+json"
-# Results larger than this are recorded by shape only: no expected result is this big.
-MAX_RECORDED_ELEMENTS = 100_000
+# Results larger than this are observed by shape only: no expected result is this big.
+MAX_OBSERVED_ELEMENTS = 100_000
+MAX_DIMENSIONS = 8
 _RTOL = 1e-4
 _ATOL = 1e-4
-_replay = None  # the records being replayed, inside ``replaying``
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,79}")
+_made = None  # the checks made so far, inside ``recording``
 
 
 class CheckFailed(AssertionError):
@@ -37,44 +39,143 @@ def _plain(tensor):
         return torch.Tensor.as_subclass(tensor, torch.Tensor).detach().cpu()
 
 
-def _describe(value):
-    if issubclass(type(value), torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return f"a {type(value).__module__}.{type(value).__qualname__}: {value!r:.200}"
+def _type_name(value):
+    return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
 def observe(got):
     """What a check needs of a result, as JSON-ready data that holds no student object."""
-    record = {"description": _describe(got)}
     if issubclass(type(got), torch.Tensor):
         plain = _plain(got)
-        record.update(kind="tensor", shape=list(plain.shape),
-                      floating=plain.is_floating_point(), values=None)
-        if plain.numel() <= MAX_RECORDED_ELEMENTS:
+        record = {"kind": "tensor", "shape": list(plain.shape), "dtype": str(plain.dtype),
+                  "floating": plain.is_floating_point(), "values": None}
+        if plain.numel() <= MAX_OBSERVED_ELEMENTS:
             data = plain.to(torch.float64).contiguous().numpy().tobytes()
             record["values"] = base64.b64encode(data).decode("ascii")
-    elif isinstance(got, (tuple, list)) and all(
+        return record
+    if isinstance(got, (tuple, list)) and len(got) <= MAX_DIMENSIONS and all(
             isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in got):
-        record.update(kind="ints", values=[int(n) for n in got])
-    else:
-        record.update(kind="other")
+        return {"kind": "ints", "values": [int(n) for n in got]}
+    record = {"kind": "other", "type": _type_name(got)}
+    if isinstance(got, (tuple, list)) and len(got) <= MAX_DIMENSIONS:
+        record["items"] = [_type_name(item) for item in got]
     return record
+
+
+class Reported:
+    """A student's result as the grader received it from the kernel: an observation
+    (``observe``), or what went wrong with the call, checked to be well formed.
+
+    ``detailed`` is False for calls on hidden inputs: the student's values, text and type
+    names then never appear in a message, only what the grader knows.
+    """
+
+    def __init__(self, record, detailed=True):
+        self.detailed = detailed
+        try:
+            self.record = self._valid(record)
+        except (KeyError, TypeError, ValueError):
+            self.record = {"kind": "unreadable"}
+
+    @staticmethod
+    def _valid(record):
+        kind = record["kind"]
+        if kind == "tensor":
+            shape = [int(n) for n in record["shape"]]
+            if len(shape) > MAX_DIMENSIONS or min(shape, default=0) < 0:
+                raise ValueError("shape")
+            count = 1
+            for n in shape:
+                count *= n
+            values = None
+            if record.get("values") is not None and count <= MAX_OBSERVED_ELEMENTS:
+                data = base64.b64decode(str(record["values"]), validate=True)
+                if len(data) != 8 * count:
+                    raise ValueError("values")
+                values = torch.frombuffer(bytearray(data), dtype=torch.float64).reshape(shape) \
+                    if count else torch.zeros(shape, dtype=torch.float64)
+            return {"kind": kind, "shape": shape, "floating": record["floating"] is True,
+                    "dtype": _safe_name(record.get("dtype")), "values": values}
+        if kind == "ints":
+            values = record["values"]
+            if len(values) > MAX_DIMENSIONS or not all(type(n) is int for n in values):
+                raise ValueError("ints")
+            return {"kind": kind, "values": values}
+        if kind == "other":
+            items = record.get("items")
+            return {"kind": kind, "type": _safe_name(record.get("type")),
+                    "items": [_safe_name(i) for i in items[:MAX_DIMENSIONS]]
+                    if isinstance(items, list) else None}
+        if kind == "error":
+            return {"kind": kind, "ename": _safe_name(record.get("ename")),
+                    "evalue": str(record.get("evalue", ""))[:300]}
+        if kind in ("missing", "timeout", "stopped", "no result"):
+            return {"kind": kind, "reason": str(record.get("reason", ""))[:300]}
+        raise ValueError(kind)
+
+
+def _safe_name(name):
+    return name if isinstance(name, str) and _NAME.fullmatch(name) else "another type"
+
+
+def _describe(record, detailed):
+    """What came back, in words, from an observation."""
+    kind = record["kind"]
+    if kind == "tensor":
+        return (f"a tensor of shape {tuple(record['shape'])} and dtype {record['dtype']}"
+                if detailed else "a tensor of another shape or dtype")
+    if not detailed:
+        return {"ints": "a sequence of ints", "error": "an exception (it raised one)"}.get(
+            kind, "something else")
+    if kind == "ints":
+        return f"{tuple(record['values'])}"
+    if kind == "other":
+        items = record.get("items")
+        if items:
+            return f"a {record['type']} of {', '.join(items)}"
+        return f"a {record['type']}"
+    return kind
+
+
+@contextlib.contextmanager
+def recording():
+    """Within this block, every check made appends its ``what`` to the list it yields."""
+    global _made
+    previous, _made = _made, []
+    try:
+        yield _made
+    finally:
+        _made = previous
+
+
+def _observation(got, what):
+    """The observation a check judges, and whether its message may quote it; a failed call
+    (an exception, a time limit) fails the check here."""
+    if _made is not None:
+        _made.append(what)
+    if not isinstance(got, Reported):
+        return observe(got), True
+    record, detailed = got.record, got.detailed
+    kind = record["kind"]
+    if kind == "error":
+        raise CheckFailed(f"{what} raised {record['ename']}: {record['evalue']}" if detailed
+                          else f"{what} raised an exception.")
+    if kind == "missing":
+        raise CheckFailed(f"{what}: {record['reason']}")
+    if kind in ("timeout", "stopped", "no result"):
+        raise CheckFailed(f"{what} {record['reason']}")
+    if kind == "unreadable":
+        raise CheckFailed(f"{what}: the grader could not read what the function returned "
+                          "(the kernel sent a malformed result).")
+    return record, detailed
 
 
 def _values(record):
-    data = base64.b64decode(record["values"])
-    return torch.frombuffer(bytearray(data), dtype=torch.float64).reshape(record["shape"])
-
-
-def _observed(got, what):
-    """The observation a check judges: replayed inside the grader, else taken from ``got``."""
-    if _replay is not None:
-        return _replay.take(what)
-    record = observe(got)
-    if os.environ.get("NBGRADER_EXECUTION") == "autograde":
-        from IPython.display import publish_display_data
-        publish_display_data({RECORD_MIME: {"what": what, **record}})
-    return record
+    values = record["values"]
+    if isinstance(values, str):  # observed here, not yet decoded
+        data = base64.b64decode(values)
+        values = torch.frombuffer(bytearray(data), dtype=torch.float64).reshape(record["shape"])
+    return values
 
 
 def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
@@ -82,24 +183,28 @@ def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
 
     ``what`` names the call in the message, for example ``"corr2d_multi_in(X, K)"``.
     """
-    record = _observed(got, what)
+    record, detailed = _observation(got, what)
     expected = _plain(torch.as_tensor(expected)).to(torch.float64)
     if record["kind"] != "tensor":
         raise CheckFailed(
             f"{what} should return a torch.Tensor of shape {tuple(expected.shape)}, "
-            f"but returned {record['description']}.")
+            f"but returned {_describe(record, detailed)}.")
     if tuple(record["shape"]) != tuple(expected.shape):
+        got_shape = f", got {tuple(record['shape'])}" if detailed else ""
         raise CheckFailed(
-            f"{what} has the wrong shape: expected {tuple(expected.shape)}, "
-            f"got {tuple(record['shape'])}.")
+            f"{what} has the wrong shape: expected {tuple(expected.shape)}{got_shape}.")
     if not record["floating"]:
         raise CheckFailed(
-            f"{what} should be a floating-point tensor, got {record['description']}.")
+            f"{what} should be a floating-point tensor, got {_describe(record, detailed)}.")
     got = _values(record)
+    if got is None:
+        raise CheckFailed(f"{what} is too large to check.")
     scale = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0
     try:
         torch.testing.assert_close(got, expected, rtol=rtol, atol=atol * scale)
     except AssertionError:
+        if not detailed:
+            raise CheckFailed(f"{what} has the wrong values.") from None
         wrong = ~torch.isclose(got, expected, rtol=rtol, atol=atol * scale)
         first = tuple(int(i) for i in wrong.nonzero()[0])
         with printoptions(precision=4, sci_mode=False):
@@ -112,43 +217,14 @@ def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
 
 def check_shape_tuple(got, expected, what):
     """Fail unless ``got`` is a tuple (or list) of Python ints equal to ``expected``."""
-    record = _observed(got, what)
+    record, detailed = _observation(got, what)
     expected = tuple(expected)
     if record["kind"] != "ints":
         raise CheckFailed(f"{what} should return a tuple of ints like {expected}, "
-                          f"but returned {record['description']}.")
+                          f"but returned {_describe(record, detailed)}.")
     if tuple(record["values"]) != expected:
-        raise CheckFailed(f"{what}: expected {expected}, got {tuple(record['values'])}.")
-
-
-class _Replay:
-    def __init__(self, records):
-        self.records = list(records)
-        self.taken = 0
-        self.checked = []  # what each check taken so far was about
-
-    def take(self, what):
-        self.checked.append(what)
-        if self.taken == len(self.records):
-            raise CheckFailed(f"{what}: no result of this check reached the grader (the cell "
-                              "stopped before it, or the kernel died).")
-        record = self.records[self.taken]
-        self.taken += 1
-        if record.get("what") != what:
-            raise CheckFailed(f"{what}: the notebook recorded another check here "
-                              f"({record.get('what')!r}); its test cell did not run as written.")
-        return record
-
-
-@contextlib.contextmanager
-def replaying(records):
-    """Within this block, checks judge the given records instead of their ``got`` argument."""
-    global _replay
-    previous, _replay = _replay, _Replay(records)
-    try:
-        yield _replay
-    finally:
-        _replay = previous
+        got_values = f", got {tuple(record['values'])}" if detailed else ""
+        raise CheckFailed(f"{what}: expected {expected}{got_values}.")
 
 
 def random_tensor(generator, *shape):

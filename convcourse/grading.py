@@ -6,33 +6,29 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
   unknown grade_id (a renamed cell) is dropped, so the notebook still validates and its code
   runs as an ordinary cell; a known one gets back its role and points. Deleted test cells
   come back through nbgrader's own ``OverwriteCells.add_missing_cells``.
-- ``GuardedExecute`` (executing): when the kernel dies, or keeps running after the timeout's
-  interrupt, every later cell gets an error instead of no output (a cell without output
-  would count as passed, nbgrader #427); a cell's output is capped in size.
-- ``VerifyChecks`` (after executing): every test cell is run again in the grader's process,
-  with the student's results that its checks recorded in the kernel (``convcourse.checks``).
-  Expected values are computed and compared there, so patching torch, the checks or IPython
-  in the kernel cannot turn a wrong answer into a pass.
-- ``HideTracebacks`` (feedback): errors in test cells show only their message, since a
-  traceback prints the lines of hidden tests around the failure.
+- ``GuardedExecute`` (executing): the notebook's cells run in the kernel, but test cells are
+  judged in this process (``convcourse.judge``): the kernel only runs the student's
+  functions on the tests' inputs, the grader computes what they should return, and a test
+  cell's outputs are the grader's verdict. When the kernel dies, or keeps running after the
+  timeout's interrupt, every later cell and check fails instead of showing no output (a
+  cell without output would count as passed, nbgrader #427); output is capped in size,
+  per cell and per notebook, whichever way it arrives.
+- ``HideTracebacks`` (feedback): errors in test cells show only their message (test cells'
+  errors are the grader's own; this keeps feedback that way for notebooks graded before).
 """
-import contextlib
-import io
 import time
 
+from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+import zmq
 from traitlets import Integer
 
-from convcourse import checks
-from convcourse.notebooks import is_test, nbgrader_meta
-
-
-def error_output(ename, evalue):
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[f"{ename}: {evalue}"])
+from convcourse import judge
+from convcourse.warm import PromptKernelClient
+from convcourse.notebooks import (error_output, is_solution, is_test, nbgrader_meta,
+                                  stream_output)
 
 
 def _has_error(cell):
@@ -79,13 +75,41 @@ class KernelStopped(Exception):
     """The kernel can run no more cells: it died, or it ignored the timeout's interrupt."""
 
 
+def _size(value):
+    """Characters in a message's content: every string in it, however deeply nested."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_size(k) + _size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return 8
+
+
+class BoundedKernelClient(PromptKernelClient):
+    """The grading kernels' client: a message larger than ``MAX_MESSAGE_BYTES`` never reaches
+    the grader's memory. ZeroMQ drops the connection of a peer that sends one (and connects
+    again), so the flooding cell loses its output and times out; nobody else is affected."""
+
+    MAX_MESSAGE_BYTES = 64 * 2 ** 20
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.context.setsockopt(zmq.MAXMSGSIZE, self.MAX_MESSAGE_BYTES)
+
+
 class GuardedExecute(Execute):
-    """nbgrader's Execute, made safe against dying, stuck and flooding kernels."""
+    """nbgrader's Execute, made safe against dying, stuck, flooding and patching kernels.
+
+    The notebook's code cells run in the kernel in order, except test cells: those are
+    judged afterwards in this process (``convcourse.judge``), visible parts first, then
+    hidden parts, and their outputs are the grader's verdict only.
+    """
 
     max_output_chars = Integer(
         1_000_000, help="Output kept per cell, in characters; the rest is dropped.").tag(config=True)
-    max_records = Integer(
-        1_000, help="Check records kept per cell (convcourse.checks).").tag(config=True)
+    max_notebook_output_chars = Integer(
+        5_000_000, help="Output kept per notebook, in characters.").tag(config=True)
     interrupt_grace = Integer(
         10, help="Seconds a kernel has to become responsive after a timeout's interrupt."
     ).tag(config=True)
@@ -95,14 +119,49 @@ class GuardedExecute(Execute):
     ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
+        # nbconvert's ExecutePreprocessor.preprocess, with the test cells judged last.
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
         self._stopped = None
         self._output_chars = {}
         self._deadline = time.monotonic() + self.notebook_timeout
         self._cell_timeout = self.timeout
+        tests = []
         try:
-            return super().preprocess(nb, resources, km)
+            with self.setup_kernel():
+                info_msg = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                for index, cell in enumerate(self.nb.cells):
+                    if is_test(cell):
+                        tests.append(cell)
+                    else:
+                        self.preprocess_cell(cell, resources, index)
+                self._judge(tests)
         finally:
             self.timeout = self._cell_timeout
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def _judge(self, tests):
+        calls_in_kernel = judge.KernelCalls(self, self.log, self._cell_timeout or 60,
+                                            self.interrupt_grace, self._deadline)
+        if self._stopped:
+            calls_in_kernel.stopped = "the kernel had stopped before the tests (see the cell " \
+                                      "where it stopped)."
+        names = self._student_functions()
+        for cell, verdict in zip(tests, judge.judge_test_cells(tests, calls_in_kernel, names)):
+            cell.outputs = verdict.outputs()
+            cell.execution_count = None
+
+    def _student_functions(self):
+        """The graded functions: the grade ids of the notebook's answer cells."""
+        info = self.resources.get("nbgrader") if self.resources else None
+        if info and "db_url" in info:
+            with Gradebook(info["db_url"]) as gb:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+                return [c.name for c in notebook.solution_cells]
+        return [nbgrader_meta(c)["grade_id"] for c in self.nb.cells if is_solution(c)]
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
@@ -119,6 +178,7 @@ class GuardedExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+                self._explain_timeout(cell)
                 self._check_responsive()
         except DeadKernelError:
             self._stop(cell, "The kernel died while this cell ran (did the code exit the "
@@ -127,6 +187,16 @@ class GuardedExecute(Execute):
             self._stop(cell, "This cell ran past the time limit and the kernel did not stop "
                              "when interrupted; later cells could not run.")
         return cell, resources
+
+    def _explain_timeout(self, cell):
+        """nbclient's timeout leaves a bare KeyboardInterrupt and CellTimeoutError: say why."""
+        for output in cell.outputs:
+            if output.get("output_type") == "error" and \
+                    output.get("ename") in ("CellTimeoutError", "KeyboardInterrupt"):
+                output.ename = "CellTimeoutError"
+                output.evalue = (f"This cell ran longer than the time limit of {self.timeout} s "
+                                 "and was stopped.")
+                output.traceback = [f"CellTimeoutError: {output.evalue}"]
 
     def _stop(self, cell, reason):
         self.log.error("Stopping execution: %s", reason)
@@ -146,77 +216,36 @@ class GuardedExecute(Execute):
         if reply is None:
             raise KernelStopped()
 
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        if msg["msg_type"] == "display_data" and checks.RECORD_MIME in content.get("data", {}):
-            records = sum(1 for o in outs if checks.RECORD_MIME in o.get("data", {}))
-            if records >= self.max_records:
-                return None
-            return super().output(outs, msg, display_id, cell_index)
-        size = len(content.get("text", "")) + sum(
-            len(str(v)) for v in content.get("data", {}).values())
+    # ---- every way output arrives is capped: per cell, and per notebook ----
+
+    def _allow(self, cell_index, content):
+        """Whether this much more output fits in the cell's and the notebook's budget."""
+        size = _size(content)
         used = self._output_chars.get(cell_index, 0)
+        total = sum(self._output_chars.values())
         self._output_chars[cell_index] = used + size
-        if used + size <= self.max_output_chars:
+        return used + size <= self.max_output_chars and \
+            total + size <= self.max_notebook_output_chars, used, total
+
+    def output(self, outs, msg, display_id, cell_index):
+        allowed, used, total = self._allow(cell_index, msg.get("content", {}))
+        if allowed:
             return super().output(outs, msg, display_id, cell_index)
-        if used <= self.max_output_chars:
-            note = NotebookNode(output_type="stream", name="stderr", text=(
+        if used <= self.max_output_chars and total <= self.max_notebook_output_chars:
+            outs.append(stream_output(
                 f"\n... output truncated by the grader: over {self.max_output_chars:,} "
-                "characters ...\n"))
-            outs.append(note)
+                f"characters in this cell or {self.max_notebook_output_chars:,} in the "
+                "notebook ...\n", "stderr"))
         return None
 
+    def _update_display_id(self, display_id, msg):
+        cells = self._display_id_map.get(display_id, {})
+        if all(self._allow(index, msg.get("content", {}))[0] for index in list(cells)):
+            super()._update_display_id(display_id, msg)
 
-class VerifyChecks(NbGraderPreprocessor):
-    """Judge every test cell again, in this process, from the results its checks recorded."""
-
-    def preprocess(self, nb, resources):
-        info = resources["nbgrader"]
-        with Gradebook(info["db_url"]) as gb:
-            notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            student_names = [c.name for c in notebook.solution_cells]
-        for cell in nb.cells:
-            if is_test(cell):
-                self.verify(cell, student_names)
-        return nb, resources
-
-    def verify(self, cell, student_names):
-        records = [o.data[checks.RECORD_MIME] for o in cell.outputs
-                   if o.output_type == "display_data" and checks.RECORD_MIME in o.get("data", {})]
-        cell.outputs = [o for o in cell.outputs if checks.RECORD_MIME not in o.get("data", {})]
-        checked, reason = self.replay(cell.source, records, student_names)
-        lines = [f"  passed: {what}" for what in (checked[:-1] if reason else checked)]
-        if reason:
-            lines.append(f"  FAILED: {reason}")
-        cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
-                                         text="Grader's checks:\n" + "\n".join(lines) + "\n"))
-        if reason and not _has_error(cell):
-            self.log.warning("Test cell %s passed in the kernel but not in the grader: %s",
-                             nbgrader_meta(cell)["grade_id"], reason)
-            cell.outputs.append(error_output("GraderCheckFailed", reason))
-
-    def replay(self, source, records, student_names):
-        """The checks made, and None if the test cell passes on the records, else why not."""
-        def not_recorded(*args, **kwargs):
-            return None  # the checks take the student's result from the records
-        namespace = {"__name__": "__convcourse_replay__",
-                     **{name: not_recorded for name in student_names}}
-        with checks.replaying(records) as replay:
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    exec(compile(source, "<test cell>", "exec"), namespace)
-            except checks.CheckFailed as failure:
-                return replay.checked, str(failure)
-            except Exception as error:
-                self.log.error("A test cell failed to replay in the grader: %r", error)
-                return replay.checked + ["(replay)"], (
-                    f"The grader could not re-run this test cell ({type(error).__name__}: "
-                    f"{error}).")
-        if replay.taken != len(records):
-            return replay.checked + ["(extra records)"], (
-                f"The notebook recorded {len(records)} checks in this cell, the test cell "
-                f"makes {replay.taken}: it did not run as written.")
-        return replay.checked, None
+    def handle_comm_msg(self, outs, msg, cell_index):
+        """Widgets' messages are dropped: the course has none, and their state would be
+        kept in the notebook's metadata without bound."""
 
 
 class HideTracebacks(NbGraderPreprocessor):

@@ -1,5 +1,6 @@
-"""Reading the nbgrader cells of a course notebook."""
+"""Reading the nbgrader cells of a course notebook, and writing outputs into them."""
 import nbformat
+from nbformat.notebooknode import NotebookNode
 
 
 def nbgrader_meta(cell):
@@ -23,3 +24,12 @@ def points_per_test_cell(nb):
 
 def read(path):
     return nbformat.read(str(path), as_version=4)
+
+
+def error_output(ename, evalue):
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+def stream_output(text, name="stdout"):
+    return NotebookNode(output_type="stream", name=name, text=text)

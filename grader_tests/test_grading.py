@@ -1,63 +1,118 @@
-"""convcourse.grading's replay: a test cell judged in the grader from the kernel's records."""
+"""convcourse.judge: test cells judged in the grader, on what the student's functions return."""
 import torch
-
-from convcourse.checks import observe
-from convcourse.grading import HideTracebacks, VerifyChecks
 from nbformat.v4 import new_code_cell, new_output
 
-TEST_CELL = """
+from convcourse.checks import CheckFailed, Reported, check_shape_tuple, check_tensor, observe
+from convcourse.grading import HideTracebacks
+from convcourse.judge import KernelCalls, judge_test_cells, split_hidden
+
+TEST_CELL = """\
 import torch
 from torch.nn import functional as F
 from convcourse.checks import check_tensor
 X = torch.arange(18.0).reshape(2, 3, 3)
 K = torch.ones(2, 2, 2)
 check_tensor(corr2d_multi_in(X, K), F.conv2d(X[None], K[None])[0, 0], "worked")
+print("visible done")
+### BEGIN HIDDEN TESTS
 check_tensor(corr2d_multi_in(X[:1], K[:1]), F.conv2d(X[None, :1], K[None, :1])[0, 0], "one channel")
-print("done")
+### END HIDDEN TESTS
 """
-X = torch.arange(18.0).reshape(2, 3, 3)
-K = torch.ones(2, 2, 2)
-RIGHT = [("worked", torch.nn.functional.conv2d(X[None], K[None])[0, 0]),
-         ("one channel", torch.nn.functional.conv2d(X[None, :1], K[None, :1])[0, 0])]
 
 
-def records(results):
-    return [{"what": what, **observe(got)} for what, got in results]
+def right(X, K):
+    return torch.nn.functional.conv2d(X[None], K[None])[0, 0]
 
 
-def replay(results):
-    return VerifyChecks().replay(TEST_CELL, records(results), ["corr2d_multi_in"])
+class LocalCalls(KernelCalls):
+    """The student's functions called here instead of in a kernel, in the order called."""
+
+    def __init__(self, functions):
+        super().__init__(None, None, 60, 1, float("inf"))
+        self.functions, self.order = functions, []
+
+    def call(self, name, args, kwargs):
+        self.order.append((args[0].shape[0], self.detailed))
+        try:
+            return Reported(observe(self.functions[name](*args, **kwargs)), self.detailed)
+        except Exception as error:
+            return Reported({"kind": "error", "ename": type(error).__name__,
+                             "evalue": str(error)}, self.detailed)
 
 
-def test_right_records_pass_and_every_check_is_listed():
-    assert replay(RIGHT) == (["worked", "one channel"], None)
+def verdicts(function, cells=(TEST_CELL,)):
+    calls = LocalCalls({"corr2d_multi_in": function})
+    cells = [new_code_cell(source) for source in cells]
+    return judge_test_cells(cells, calls, ["corr2d_multi_in"]), calls
 
 
-def test_a_wrong_recorded_value_fails_with_the_reason():
-    checked, reason = replay([RIGHT[0], ("one channel", RIGHT[1][1] + 1)])
-    assert checked == ["worked", "one channel"]
-    assert reason.startswith("one channel has the wrong values")
+def test_a_test_cell_splits_into_its_visible_and_hidden_parts():
+    visible, hidden = split_hidden(TEST_CELL)
+    assert "one channel" not in visible and 'print("visible done")' in visible
+    assert hidden.strip().startswith('check_tensor(corr2d_multi_in(X[:1]')
 
 
-def test_missing_records_fail():
-    checked, reason = replay(RIGHT[:1])
-    assert "no result of this check reached the grader" in reason
+def test_right_answers_pass_and_every_check_is_listed():
+    (verdict,), _ = verdicts(right)
+    assert (verdict.passed, verdict.failure) == (["worked", "one channel"], None)
+    assert verdict.printed == "visible done\n"
+    assert [o.output_type for o in verdict.outputs()] == ["stream", "stream"]
 
 
-def test_records_out_of_order_or_extra_fail():
-    assert "recorded another check" in replay(RIGHT[::-1])[1]
-    assert "recorded 3 checks" in replay(RIGHT + RIGHT[:1])[1]
+def test_every_visible_part_runs_before_any_hidden_part():
+    _, calls = verdicts(right, [TEST_CELL, TEST_CELL])
+    assert calls.order == [(2, True), (2, True), (1, False), (1, False)]
 
 
-def test_a_kernel_pass_becomes_a_failure_when_the_replay_fails():
-    cell = new_code_cell(TEST_CELL, metadata={"nbgrader": {
-        "grade": True, "solution": False, "grade_id": "t", "points": 1}})
-    cell.outputs = [new_output("display_data", data={"application/vnd.convcourse.check+json": r})
-                    for r in records([RIGHT[0]])]
-    VerifyChecks().verify(cell, ["corr2d_multi_in"])
-    assert [o.output_type for o in cell.outputs] == ["stream", "error"]
-    assert "passed: worked" in cell.outputs[0].text
-    assert cell.outputs[1].ename == "GraderCheckFailed"
+def test_a_failure_is_the_graders_error_and_stops_the_cell():
+    def wrong_on_one_channel(X, K):
+        return right(X, K) + (X.shape[0] == 1)
+    (verdict,), _ = verdicts(wrong_on_one_channel)
+    assert verdict.passed == ["worked"]
+    assert verdict.failure == "one channel has the wrong values."
+    outputs = verdict.outputs()
+    assert outputs[-1].output_type == "error" and outputs[-1].ename == "CheckFailed"
+    assert outputs[-1].traceback == ["CheckFailed: one channel has the wrong values."]
+
+
+def test_a_hidden_part_is_skipped_once_the_visible_part_failed():
+    (verdict,), calls = verdicts(lambda X, K: None)
+    assert verdict.failure.startswith("worked should return a torch.Tensor")
+    assert calls.order == [(2, True)]
+
+
+def test_hidden_checks_never_quote_what_the_student_sent():
+    secret = "SECRET-7f3a"
+
+    def leaky(X, K):
+        if X.shape[0] == 1:
+            raise ValueError(secret)
+        return right(X, K)
+    (verdict,), _ = verdicts(leaky)
+    assert verdict.failure == "one channel raised an exception."
+    for sent in [{"kind": "other", "type": secret}, {"kind": "ints", "values": [7, 3]},
+                 {"kind": "tensor", "shape": [9, 9], "dtype": secret, "floating": True,
+                  "values": None}]:
+        for check in (lambda got: check_tensor(got, torch.zeros(2, 2), "f(X)"),
+                      lambda got: check_shape_tuple(got, (4, 4), "f(X)")):
+            try:
+                check(Reported(sent, detailed=False))
+            except CheckFailed as failure:
+                assert secret not in str(failure) and "7, 3" not in str(failure) \
+                    and "9, 9" not in str(failure)
+
+
+def test_a_malformed_result_from_the_kernel_fails_its_check():
+    for sent in [None, [], {"kind": "tensor"}, {"kind": "tensor", "shape": [2, 2],
+                                                 "floating": True, "values": "AAAA"},
+                 {"kind": "tensor", "shape": [-1], "floating": True, "values": None},
+                 {"kind": "ints", "values": ["4", 4]}, {"kind": "surprise"}]:
+        try:
+            check_tensor(Reported(sent), torch.zeros(2, 2), "f(X)")
+        except CheckFailed as failure:
+            assert "f(X)" in str(failure)
+        else:
+            raise AssertionError(f"{sent!r} passed")
 
 
 def test_feedback_tracebacks_keep_only_the_message():

@@ -1,0 +1,165 @@
+"""Test cells judged in the grader: the student's kernel only runs the student's functions.
+
+During grading a test cell never reaches the student's kernel. The grader runs it in its
+own process with each of the student's functions replaced by a stand-in that sends the
+call's arguments to the kernel (``convcourse.calls``) and brings back an observation of
+what the function returned (``convcourse.checks.Reported``). The test cell's own code,
+its inputs' construction and its expected values (PyTorch's layers) run here, where
+student code cannot patch them, and where the hidden tests' source stays.
+
+A notebook is graded in three steps (``GuardedExecute`` in ``convcourse.grading``):
+every other code cell runs in the kernel first, in order, as stock nbgrader runs it; then
+the visible part of every test cell; then the hidden parts. So no student code runs after
+a hidden input has reached the kernel, except the function calls the hidden checks make,
+and of those the feedback shows only the grader's verdict: never their values, text or
+output. Everything a kernel sends while test cells are judged is dropped.
+"""
+import contextlib
+import io
+import re
+from queue import Empty
+from time import monotonic
+
+from nbclient.util import ensure_async, run_sync
+
+from convcourse import calls, checks
+from convcourse.checks import CheckFailed, Reported
+from convcourse.notebooks import error_output, stream_output
+
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*\n?",
+                     re.MULTILINE | re.DOTALL)
+
+
+def split_hidden(source):
+    """(visible part, hidden part) of a test cell's source."""
+    return _HIDDEN.sub("", source), "\n".join(_HIDDEN.findall(source))
+
+
+class Verdict:
+    """What the grader concluded about one test cell: the checks that passed, the reason
+    the cell failed (None if it passed), and what the test's own code printed."""
+
+    def __init__(self):
+        self.passed, self.failure, self.printed = [], None, ""
+
+    def outputs(self):
+        """The cell's outputs in feedback: the grader's words only."""
+        lines = [f"  passed: {what}" for what in self.passed]
+        if self.failure:
+            lines.append(f"  FAILED: {self.failure.splitlines()[0]}")
+        outputs = [stream_output(self.printed)] if self.printed else []
+        outputs.append(stream_output("Grader's checks:\n" + "\n".join(lines) + "\n"))
+        if self.failure:
+            outputs.append(error_output("CheckFailed", self.failure))
+        return outputs
+
+
+class KernelCalls:
+    """Calls of the student's functions, made in the kernel of ``client`` (a running
+    nbclient ``NotebookClient``) on behalf of test cells run here."""
+
+    def __init__(self, client, log, cell_timeout, interrupt_grace, notebook_deadline):
+        self.client, self.log = client, log
+        self.cell_timeout, self.interrupt_grace = cell_timeout, interrupt_grace
+        self.notebook_deadline = notebook_deadline
+        self.stopped = None  # why the kernel can run no more calls
+        self.detailed, self.part_deadline = True, None
+
+    def stand_ins(self, names):
+        return {name: self._stand_in(name) for name in names}
+
+    def _stand_in(self, name):
+        def student_function(*args, **kwargs):
+            return self.call(name, args, kwargs)
+        student_function.__name__ = student_function.__qualname__ = name
+        return student_function
+
+    def run(self, source, namespace, verdict, detailed):
+        """Run one part of a test cell here, recording its checks in ``verdict``."""
+        self.detailed = detailed
+        self.part_deadline = min(monotonic() + self.cell_timeout, self.notebook_deadline)
+        printed = io.StringIO()
+        try:
+            with checks.recording() as checked, contextlib.redirect_stdout(printed):
+                exec(compile(source, "<test cell>", "exec"), namespace)
+        except CheckFailed as failure:
+            verdict.failure = str(failure)
+            if checked:  # the check that failed
+                checked.pop()
+        except Exception as error:
+            self.log.error("The grader could not run a test cell: %r", error)
+            verdict.failure = (f"The grader could not run this test cell ({type(error).__name__}"
+                               f": {error}); please tell your instructor.")
+        finally:
+            verdict.printed += printed.getvalue()
+        verdict.passed += checked
+
+    def call(self, name, args, kwargs):
+        if self.stopped:
+            return Reported({"kind": "stopped", "reason": f"could not run: {self.stopped}"})
+        code = f"__import__('convcourse.calls').calls.call({name!r}, {calls.encode(args, kwargs)!r})"
+        return Reported(run_sync(self._call_in_kernel)(code), detailed=self.detailed)
+
+    async def _call_in_kernel(self, code):
+        kc = self.client.kc
+        # silent: no execution count, no history (In, Out), no pre/post_run_cell hooks.
+        msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False,
+                            stop_on_error=False)
+        record, finished = await self._results(msg_id, self.part_deadline)
+        if finished:
+            return record or {"kind": "no result", "reason": "sent no result to the grader."}
+        if self.stopped:
+            return {"kind": "stopped", "reason": "could not finish: " + self.stopped}
+        self.log.warning("A test call ran past %s s: interrupting the kernel", self.cell_timeout)
+        await ensure_async(self.client.km.interrupt_kernel())
+        _, finished = await self._results(msg_id, monotonic() + self.interrupt_grace)
+        if not finished:
+            self._stop("the kernel ran past the time limit in an earlier check and did not "
+                       "stop when interrupted.")
+            return {"kind": "stopped", "reason": "ran past the time limit and the kernel did "
+                                                 "not stop when interrupted; later checks "
+                                                 "could not run."}
+        return {"kind": "timeout", "reason": f"ran longer than the time limit of "
+                                             f"{self.cell_timeout} s per test cell and was stopped."}
+
+    async def _results(self, msg_id, deadline):
+        """(the call's observation, whether the kernel finished the call before deadline).
+        Every other message, and everything but the first observation, is dropped."""
+        kc, record = self.client.kc, None
+        while True:
+            left = deadline - monotonic()
+            if left <= 0 or self.stopped:
+                return record, False
+            try:
+                msg = await ensure_async(kc.iopub_channel.get_msg(timeout=min(left, 1.0)))
+            except Empty:
+                if not await ensure_async(self.client.km.is_alive()):
+                    self._stop("the kernel died (did the code exit the process or run out "
+                               "of memory?); later checks could not run.")
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            content = msg["content"]
+            if msg["msg_type"] == "display_data" and record is None:
+                record = content.get("data", {}).get(calls.MIME)
+            elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
+                return record, True
+
+    def _stop(self, reason):
+        if not self.stopped:
+            self.log.error("Stopping the test calls: %s", reason)
+            self.stopped = reason
+
+
+def judge_test_cells(cells, calls_in_kernel, student_functions):
+    """Verdicts of the test ``cells``: all visible parts first, then the hidden parts of the
+    cells whose visible part passed."""
+    parts = [split_hidden(cell.source) for cell in cells]
+    namespaces = [calls_in_kernel.stand_ins(student_functions) for _ in cells]
+    verdicts = [Verdict() for _ in cells]
+    for (visible, _), namespace, verdict in zip(parts, namespaces, verdicts):
+        calls_in_kernel.run(visible, namespace, verdict, detailed=True)
+    for (_, hidden), namespace, verdict in zip(parts, namespaces, verdicts):
+        if hidden.strip() and not verdict.failure:
+            calls_in_kernel.run(hidden, namespace, verdict, detailed=False)
+    return verdicts
