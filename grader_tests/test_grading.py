@@ -122,3 +122,45 @@ def test_feedback_tracebacks_keep_only_the_message():
                                traceback=["Traceback", "----> 2 assert hidden == 2"])]
     HideTracebacks().preprocess_cell(cell, {}, 0)
     assert cell.outputs[0].traceback == ["CheckFailed: f(X) has the wrong shape"]
+
+
+def message(msg_type, data, display_id=None):
+    content = {"data": data, "metadata": {}}
+    if display_id:
+        content["transient"] = {"display_id": display_id}
+    return {"msg_type": msg_type, "header": {"msg_type": msg_type}, "parent_header": {},
+            "content": content}
+
+
+def capped_executor(**limits):
+    from convcourse.grading import GuardedExecute
+    from nbformat.v4 import new_notebook
+    executor = GuardedExecute(**limits)
+    executor.nb = new_notebook(cells=[new_code_cell("pass"), new_code_cell("pass")])
+    executor.reset_execution_trackers()
+    executor.clear_before_next_output = False
+    executor._output_chars = {}
+    return executor
+
+
+def test_every_output_path_is_capped_per_cell_and_per_notebook():
+    executor = capped_executor(max_output_chars=1000, max_notebook_output_chars=1500)
+    outs = executor.nb.cells[0].outputs
+    executor.output(outs, message("display_data", {"text/plain": "x" * 600}, "d"), "d", 0)
+    executor.output(outs, message("display_data", {"application/vnd.convcourse.call+json":
+                                                   {"type": "r" * 600}}), None, 0)
+    assert len(outs) == 2 and "truncated by the grader" in outs[1].text
+    # Updates of a display count too, and stop replacing it once over the cap.
+    executor._update_display_id("d", message("update_display_data", {"text/plain": "u" * 300}, "d"))
+    assert outs[0].data["text/plain"] == "x" * 600
+    # The notebook's budget is spent: the next cell keeps nothing either.
+    later = executor.nb.cells[1].outputs
+    executor.output(later, message("display_data", {"text/plain": "y" * 10}), None, 1)
+    assert len(later) <= 1 and all("y" not in str(o) for o in later)
+
+
+def test_widget_messages_are_dropped():
+    executor = capped_executor()
+    outs = []
+    executor.handle_comm_msg(outs, {"content": {"data": {"state": "w" * 10_000}}}, 0)
+    assert outs == [] and not executor.widget_state
