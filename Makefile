@@ -14,11 +14,12 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report grade benchmark demo test postgresql bubblewrap clean
+        report grade benchmark demo test check postgresql bubblewrap clean
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
 	@echo "make test      all tests (nbval, release in sync, autograde end to end)"
+	@echo "make check     the quick tier: unit tests, contract, release in sync, nbval (no grading)"
 	@echo "make install   create .venv with the pinned dependencies (the other targets do it too)"
 	@echo "make lab       JupyterLab on the course (students: open release/)"
 	@echo "make outputs   re-run source/ notebooks to refresh their stored outputs"
@@ -60,8 +61,10 @@ autograde: install bubblewrap
 	status=0; for a in $(ASSIGNMENTS); do $(BIN)/nbgrader autograde "$$a" --force || status=1; done; \
 	exit $$status
 
+# Likewise: a student whose feedback fails does not stop the other assignments' feedback.
 feedback: install
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_feedback "$$a" --force || exit 1; done
+	status=0; for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_feedback "$$a" --force || status=1; done; \
+	exit $$status
 
 export: install
 	$(BIN)/nbgrader export --to grades.csv
@@ -100,6 +103,11 @@ postgresql:
 
 test: install postgresql bubblewrap
 	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
+
+# The edit-run loop (under 2 minutes): unit tests, the notebooks' contract, release/ in sync
+# and nbval, without grading.
+check: install
+	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading" source grader_tests
 
 clean:
 	rm -rf submitted feedback reports grades.csv gradebook.db

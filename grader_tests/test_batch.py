@@ -6,7 +6,8 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, SAMPLE_CLASS, copy_course, release_course, run_in
+from conftest import (ASSIGNMENTS, SAMPLE_CLASS, copy_course, copy_released, release_course,
+                      run_in)
 from convcourse import sample_class
 from convcourse.batch import in_shard
 from convcourse.notebooks import read
@@ -30,14 +31,15 @@ def gradebook_rows(db_url):
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def batch_course(request, tmp_path_factory):
+def batch_course(request, released_template, tmp_path_factory):
     """The sample class graded by `python -m convcourse.batch --workers 2`, per gradebook."""
-    course = copy_course(tmp_path_factory.mktemp(f"batch-{request.param}"))
+    destination = tmp_path_factory.mktemp(f"batch-{request.param}") / "course"
     if request.param == "postgresql":
         db_url = request.getfixturevalue("postgres_server").create_database("conv_basics_batch")
+        course = release_course(copy_course(destination), db_url=db_url)
     else:
+        course = copy_released(released_template, destination)
         db_url = f"sqlite:///{course / 'gradebook.db'}"
-    release_course(course, db_url=db_url)
     sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
     first = run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2",
                    db_url=db_url, check=False)
@@ -78,20 +80,6 @@ def test_shards_split_a_class_into_disjoint_parts():
     assert all(40 < len(p) < 95 for p in parts)
 
 
-def test_honest_grades_are_the_same_without_the_sandbox(tmp_path):
-    """The sandbox changes nothing for honest work: grade it unconfined and compare."""
-    course = copy_course(tmp_path / "course")
-    db_url = f"sqlite:///{course / 'gradebook.db'}"
-    release_course(course, db_url=db_url)
-    sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
-    for attack in (course / "submitted").glob("attack_*"):
-        shutil.rmtree(attack)
-    run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2", "--unsandboxed",
-           db_url=db_url)
-    honest = {k: v for k, v in expected_rows().items() if not k[1].startswith("attack_")}
-    assert gradebook_rows(db_url) == honest
-
-
 KILL_THE_GRADER = """\
 import os, signal, psutil
 # The kernel's parent is the fork server; the server's parent is the worker grading it.
@@ -99,28 +87,40 @@ os.kill(psutil.Process(os.getppid()).ppid(), signal.SIGKILL)
 """
 
 
-def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(tmp_path):
-    """Unsandboxed, a kernel can kill the worker grading it (the sandbox prevents it). The
-    pool breaks; every other submission still gets its exact grade, and the killer is named,
-    whichever submissions the other worker had begun."""
-    course = copy_course(tmp_path / "course")
-    db_url = f"sqlite:///{course / 'gradebook.db'}"
-    release_course(course, db_url=db_url)
-    assignment = ASSIGNMENTS[0]
+def honest_rows():
+    return {k: v for k, v in expected_rows().items() if not k[1].startswith("attack_")}
+
+
+@pytest.fixture(scope="module")
+def unsandboxed_batch(released_template, tmp_path_factory):
+    """The honest part of the sample class, and one submission that kills the worker grading
+    it, graded by the batch grader with warm kernels and no sandbox."""
+    course = copy_released(released_template, tmp_path_factory.mktemp("unsandboxed") / "course")
     sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
     for attack in (course / "submitted").glob("attack_*"):
         shutil.rmtree(attack)
-    release = sample_class.notebook_path(course / "release", assignment)
-    killer = course / "submitted" / "kills_its_worker" / assignment / release.name
+    release = sample_class.notebook_path(course / "release", ASSIGNMENTS[0])
+    killer = course / "submitted" / "kills_its_worker" / ASSIGNMENTS[0] / release.name
     killer.parent.mkdir(parents=True)
     nbformat.write(sample_class.fill(read(release), [
         sample_class.Edit("fill", "corr2d_multi_in", KILL_THE_GRADER)]), str(killer))
-    result = run_in(course, sys.executable, "-m", "convcourse.batch", assignment,
-                    "--workers", "2", "--unsandboxed", db_url=db_url, check=False)
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    result = run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2",
+                    "--unsandboxed", db_url=db_url, check=False)
+    return gradebook_rows(db_url), result
+
+
+def test_honest_grades_are_the_same_without_the_sandbox(unsandboxed_batch):
+    """The sandbox changes nothing for honest work: graded unconfined, the grades are the same."""
+    graded, _ = unsandboxed_batch
+    assert {k: v for k, v in graded.items() if k[1] != "kills_its_worker"} == honest_rows()
+
+
+def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(unsandboxed_batch):
+    """Unsandboxed, a kernel can kill the worker grading it (the sandbox prevents it). The
+    pool breaks; every other submission still gets its exact grade (above), and the killer
+    is named, whichever submissions the other worker had begun."""
+    _, result = unsandboxed_batch
     assert result.returncode == 1
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
-    assert failed == [f"FAILED {assignment} kills_its_worker: the grading worker died"]
-    honest = {k: v for k, v in expected_rows().items()
-              if k[0] == assignment and not k[1].startswith("attack_")}
-    graded = gradebook_rows(db_url)
-    assert {k: v for k, v in graded.items() if k[1] != "kills_its_worker"} == honest
+    assert failed == [f"FAILED {ASSIGNMENTS[0]} kills_its_worker: the grading worker died"]
