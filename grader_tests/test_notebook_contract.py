@@ -77,3 +77,50 @@ def test_text_gives_chinese_terms_and_code_draws_figures(assignment):
                   for o in c.outputs)
     assert figures >= 1
     assert "Check your understanding" in text
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_test_cells_split_into_a_visible_and_a_hidden_part(assignment):
+    """The grader runs every test cell's visible part before the hidden parts: each part
+    compiles alone, and the hidden part holds checks."""
+    from convcourse.judge import split_hidden
+    for cell in source_notebook(assignment).cells:
+        if is_test(cell):
+            visible, hidden = split_hidden(cell.source)
+            assert "HIDDEN TESTS" not in visible, f"{cell.id}: a hidden block is not at the top level"
+            compile(visible, cell.id, "exec"), compile(hidden, cell.id, "exec")
+            assert "check_" in visible and "check_" in hidden
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_cell_uses_what_a_test_cell_defines(assignment):
+    """While grading, test cells run after every other cell: nothing may depend on them."""
+    cells = source_notebook(assignment).cells
+    defined_by_tests = set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        source = cell.source.replace("%matplotlib inline", "")
+        if is_test(cell):
+            defined_by_tests |= {n.id for n in ast.walk(ast.parse(source))
+                                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        else:
+            used = free_names(source) & defined_by_tests - free_names_defined_before(cells, cell)
+            assert not used, f"{cell.id} uses {sorted(used)}, defined by a test cell"
+
+
+def free_names_defined_before(cells, upto):
+    """Names that cells other than test cells define before ``upto``."""
+    defined = set()
+    for cell in cells:
+        if cell is upto:
+            break
+        if cell.cell_type == "code" and not is_test(cell):
+            tree = ast.parse(cell.source.replace("%matplotlib inline", ""))
+            defined |= {n.id for n in ast.walk(tree)
+                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            defined |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+                        if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+            defined |= {n.name for n in ast.walk(tree)
+                        if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return defined
