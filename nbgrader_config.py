@@ -19,6 +19,17 @@ c.CourseDirectory.db_url = os.environ.get(
 # Students' folders may carry checkpoints and caches: never copy or grade them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 
+# Submission folders are checked before nbgrader copies or reads them (convcourse/
+# submissions.py): links, devices, FIFOs, sockets, oversized folders and malformed notebooks
+# are refused with a one-line reason, and every other student is graded. nbgrader offers no
+# hook for this, so its autograde app and API are pointed at a subclass of its Autograde.
+import convcourse.submissions  # noqa: E402
+convcourse.submissions.use_checked_autograde()
+c.SubmissionLimits.max_bytes = 50 * 2 ** 20
+c.SubmissionLimits.max_entries = 200
+c.SubmissionLimits.max_depth = 5
+c.SubmissionLimits.max_notebook_bytes = 20 * 2 ** 20
+
 # Per-cell time limit while autograding. A fresh `from d2l import torch as d2l` takes about
 # 5 s here, so stay well above it; a looping submission is interrupted after this long and
 # the cell counts as failed. CONVCOURSE_CELL_TIMEOUT overrides it (the tests use less).
