@@ -11,6 +11,11 @@ of ``nbgrader autograde``. Kernels are those nbgrader_config.py names: sandboxed
 (forked from a process that has imported torch and d2l, see ``convcourse.sandbox`` and
 ``convcourse.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks. Submissions already graded are skipped
 unless ``--force``; a submission that fails is reported and the batch goes on.
+
+Workers grade with ``convcourse.submissions.CheckedAutograde``, as ``nbgrader autograde``
+does with the course's config: a submission folder holding links, devices, FIFOs or sockets,
+an oversized folder or a malformed notebook is refused before anything is copied, and the
+summary names it with its reason (``FAILED <assignment> <student>: <reason>``).
 """
 import argparse
 import concurrent.futures
@@ -41,8 +46,11 @@ def _init_worker(course_root, kernel_name, started=None):
     # fork server's do); more OpenMP threads would spin against the other workers.
     os.environ["OMP_NUM_THREADS"] = "1"
     from nbgrader.apps import NbGraderAPI
+
+    from convcourse.submissions import use_checked_autograde
     _reuse_database_engines()
     config = load_config(course_root)
+    use_checked_autograde()  # nbgrader_config.py does too; the batch does not depend on it
     if kernel_name:
         config.Execute.kernel_name = kernel_name
     if kernel_name == "python3":  # --cold: stock kernels, started by the stock client
@@ -80,18 +88,42 @@ def _grade(assignment, student):
         result = _api.autograde(assignment, student, force=True, create=False)
     except Exception as error:  # nbgrader reports its own failures in result
         result = {"success": False, "error": f"{type(error).__name__}: {error}"}
+    from convcourse.submissions import refusal_in_log
+    refused = None if result["success"] else refusal_in_log(result.get("log"), student,
+                                                            assignment)
     return {"assignment": assignment, "student": student, "success": result["success"],
             "seconds": time.monotonic() - start,
-            "error": (result.get("error") or "").strip().splitlines()[-1:] or [""]}
+            "error": [refused] if refused is not None
+            else (result.get("error") or "").strip().splitlines()[-1:] or [""]}
 
 
 def submissions(course_root, assignments=(), students=()):
-    """(assignment, student) of every submitted notebook folder, sorted."""
-    found = []
-    for folder in sorted(Path(course_root, "submitted").glob("*/*")):
-        if folder.is_dir() and (not assignments or folder.name in assignments) \
-                and (not students or folder.parent.name in students):
-            found.append((folder.name, folder.parent.name))
+    """(assignment, student) of every submission folder, sorted, found without following
+    links: links and special files where a folder should be are listed too (the grader
+    refuses them with their reason), under the assignments' names the class uses."""
+    def entries(path):
+        try:
+            return [e for e in os.scandir(path) if not e.name.startswith(".")]
+        except OSError:
+            return []
+
+    folders, odd = [], []
+    for student in entries(Path(course_root, "submitted")):
+        if students and student.name not in students:
+            continue
+        if not student.is_dir(follow_symlinks=False):
+            if not student.is_file(follow_symlinks=False) or student.is_symlink():
+                odd.append((None, student.name))  # a link or a special file
+            continue
+        for entry in entries(student.path):
+            if entry.is_dir(follow_symlinks=False):
+                folders.append((entry.name, student.name))
+            elif entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                odd.append((entry.name, student.name))
+    named = set(assignments) or {a for a, _ in folders}
+    found = {(a, s) for a, s in folders if not assignments or a in assignments}
+    for a, s in odd:
+        found.update((name, s) for name in ([a] if a is not None else named) if name in named)
     return sorted(found)
 
 
@@ -109,7 +141,12 @@ def already_graded(course_root, gradebook, assignment, student):
     except Exception:
         return False
     submitted = Path(course_root, "submitted", student, assignment)
-    newest = max((p.stat().st_mtime for p in submitted.rglob("*")), default=0)
+    if submitted.parent.is_symlink() or submitted.is_symlink() or not submitted.is_dir():
+        return False  # graded again, and refused with its reason
+    newest = 0
+    for folder, _, files in os.walk(submitted):  # never into a linked folder
+        for name in files:
+            newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
     return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))
 
 
