@@ -88,7 +88,7 @@ c.Autograde.autograde_preprocessors = [
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "nbgrader.preprocessors.ClearHiddenTests",
+    "convcourse.feedback.ClearKnownHiddenTests",  # only the gradebook's test cells
     "convcourse.grading.HideTracebacks",
     "convcourse.sanitize.SanitizeSubmission",
 ]
