@@ -14,7 +14,7 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report grade benchmark demo test check postgresql bubblewrap clean
+        report grade benchmark demo test check postgresql bubblewrap chromium clean
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -101,7 +101,14 @@ postgresql:
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq postgresql; } || \
 	  echo "PostgreSQL is not installed and cannot be installed here: its tests will be skipped."
 
-test: install postgresql bubblewrap
+# The browser test (grader_tests/test_browser.py) drives headless Chromium through its driver:
+# install both when they are missing.
+chromium:
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
+	  echo "Chromium is not installed and cannot be installed here: the browser test will be skipped."
+
+test: install postgresql bubblewrap chromium
 	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
 
 # The edit-run loop (under 2 minutes): unit tests, the notebooks' contract, release/ in sync

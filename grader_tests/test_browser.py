@@ -1,0 +1,296 @@
+"""In a real browser, a submission's scripts do not run in the formgrader or the feedback.
+
+One submission of 01_multi_input_channels with a correct answer also displays a script tag,
+an image whose onerror runs script, a JavaScript output, SVGs with script, and adds a markdown
+cell with raw HTML; every one of them would fetch ``/api/contents?probe=<vector>`` from the
+Jupyter server. It is autograded with `nbgrader autograde` and `nbgrader generate_feedback`
+(the course's config), then JupyterLab with the formgrader serves the course copy and headless
+Chromium logs in and opens the submission in the formgrader (its own page, and inside
+JupyterLab's Formgrader tab, an iframe that allows scripts and the same origin) and the
+feedback. The server records every request it handles: none may carry ``probe=``, and the
+student's text must still be on each page.
+
+The test needs Chromium and its driver (`make test` installs them as root) and Selenium.
+To see it fail, grade without the sanitizing: CONVCOURSE_BROWSER_EXTRA_CONFIG is appended to
+the course copy's nbgrader_config.py, e.g.
+``CONVCOURSE_BROWSER_EXTRA_CONFIG='c.SanitizeSubmission.enabled = False
+c.HTMLExporter.sanitize_html = False'``. CONVCOURSE_BROWSER_SCREENSHOTS=<folder> keeps
+pictures of the three pages there.
+"""
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
+from convcourse import sample_class
+from convcourse.notebooks import read
+from convcourse.sanitize import NOTE
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ASSIGNMENT = "01_multi_input_channels"
+STUDENT = "mallory"
+NOTE_TEXT = "Mallory's note: the channels are summed after each correlation."
+
+ATTACK_CODE = """\
+from IPython.display import HTML, SVG, Javascript, display
+display(HTML('<script>fetch("/api/contents?probe=script")</script>'))
+display(HTML('<img src=x onerror="fetch(\\'/api/contents?probe=img\\')">'))
+display(Javascript('fetch("/api/contents?probe=js")'))
+display(HTML('<svg onload="fetch(\\'/api/contents?probe=svghtml\\')"></svg>'))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="fetch(\\'/api/contents?probe=svg\\')">'
+            '<script>fetch("/api/contents?probe=svgscript")</script></svg>'))
+print("Mallory's code ran")
+"""
+ATTACK_MARKDOWN = f"""\
+{NOTE_TEXT}
+
+<img src=x onerror="fetch('/api/contents?probe=md')">
+"""
+
+# Every request the server handles, one JSON line each (method, URI, status).
+SERVER_CONFIG = """\
+import json
+from jupyter_server.log import log_request
+
+def _record(handler):
+    with open({requests!r}, "a") as f:
+        f.write(json.dumps([handler.request.method, handler.request.uri,
+                            handler.get_status()]) + "\\n")
+    log_request(handler)
+
+c.ServerApp.tornado_settings = {{"log_function": _record}}
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Chromium, its driver and Selenium, or a skip (a failure under CI)."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip)")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{', '.join(missing)} missing: `make test` installs Chromium as root "
+                        "(`make chromium`) and Selenium with the venv")
+        pytest.skip(f"{', '.join(missing)} missing here (`make chromium` installs Chromium)")
+
+
+def submission(course):
+    """A correct submission that also tries to run script in the grader's browser."""
+    release = sample_class.notebook_path(course / "release", ASSIGNMENT)
+    answers = sample_class.load_answers(SAMPLE_CLASS / ASSIGNMENT / "notes_code.py")
+    nb = sample_class.fill(read(release), answers)
+    nb.cells.append(new_code_cell(ATTACK_CODE))
+    nb.cells.append(new_markdown_cell(ATTACK_MARKDOWN))
+    path = course / "submitted" / STUDENT / ASSIGNMENT / release.name
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+    return release.stem
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """JupyterLab with the formgrader on the course copy, on loopback with a fixed token."""
+
+    def __init__(self, course, workdir):
+        self.token = secrets.token_hex(16)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.requests = workdir / "requests.jsonl"
+        self.requests.touch()
+        config = workdir / "jupyter_server_config.py"
+        config.write_text(SERVER_CONFIG.format(requests=str(self.requests)))
+        env = course_env()
+        env["JUPYTER_RUNTIME_DIR"] = str(workdir / "runtime")
+        self.log = workdir / "lab.log"
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+                 f"--config={config}", "--ServerApp.ip=127.0.0.1",
+                 f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+                 f"--ServerApp.token={self.token}", f"--ServerApp.root_dir={course}",
+                 f"--LabApp.workspaces_dir={workdir / 'workspaces'}",
+                 "--LabApp.news_url=None",
+                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                 "--debug"],
+                cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}",
+                                            timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"JupyterLab did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.3)
+
+    def seen(self):
+        """The URIs of the requests the server has handled so far."""
+        return [json.loads(line)[1] for line in self.requests.read_text().splitlines()]
+
+    def settle(self, driver, mark):
+        """Wait until a request sent now from the page reached the server, then a moment more:
+        the page's own requests, sent before, have arrived by then."""
+        driver.execute_script(f"fetch('/api/status?control={mark}')")
+        deadline = time.monotonic() + 20
+        while not any(f"control={mark}" in uri for uri in self.seen()):
+            assert time.monotonic() < deadline, f"the control request {mark} never arrived"
+            time.sleep(0.1)
+        time.sleep(1)
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_chromium(workdir):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=1280,1400", f"--user-data-dir={workdir / 'chromium-profile'}",
+                # the pages ask a CDN for MathJax: answer at once that no such host exists
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(arg)
+    service = Service(executable_path=CHROMEDRIVER, log_output=str(workdir / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def wait_for_text(driver, text, timeout=30):
+    """The visible text of the current page (or frame) once it contains ``text``."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while True:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        if text in body:
+            return body
+        assert time.monotonic() < deadline, f"{text!r} not on the page:\n{body[:3000]}"
+        time.sleep(0.2)
+
+
+def scroll_to_note(driver):
+    driver.execute_script(
+        "const hit = [...document.querySelectorAll('p, pre')]"
+        ".find(e => e.textContent.includes(arguments[0]));"
+        "if (hit) hit.scrollIntoView({block: 'center'});", NOTE_TEXT[:20])
+
+
+def test_submission_scripts_do_not_run_in_the_formgrader_or_feedback(chromium, tmp_path):
+    from nbgrader.api import Gradebook
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    started = time.monotonic()
+    course = copy_course(tmp_path / "course")
+    extra = os.environ.get("CONVCOURSE_BROWSER_EXTRA_CONFIG")
+    if extra:
+        with open(course / "nbgrader_config.py", "a") as f:
+            f.write("\n" + extra + "\n")
+    nbgrader(course, "generate_assignment", ASSIGNMENT)
+    notebook = submission(course)
+    nbgrader(course, "autograde", ASSIGNMENT, "--student", STUDENT)
+    nbgrader(course, "generate_feedback", ASSIGNMENT, "--student", STUDENT)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        graded = gb.find_submission_notebook(notebook, ASSIGNMENT, STUDENT)
+        submission_id = graded.id
+        assert graded.score == graded.max_score > 0, "the correct answer lost points"
+    # The stored autograded notebook is clean already (other viewers read it too).
+    stored = read(course / "autograded" / STUDENT / ASSIGNMENT / f"{notebook}.ipynb")
+    mimes = {m for c in stored.cells for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert not {"application/javascript", "image/svg+xml"} & mimes or extra
+    assert stored.cells[-1].source.startswith(NOTE) or extra
+    graded_at = time.monotonic()
+
+    lab = Lab(course, tmp_path)
+    driver = None
+    try:
+        driver = start_chromium(tmp_path)
+        wait = WebDriverWait(driver, 60)
+        # Log in with the token, as an instructor does.
+        driver.get(f"{lab.url}/login")
+        driver.find_element(By.ID, "password_input").send_keys(lab.token)
+        driver.find_element(By.ID, "login_submit").click()
+        wait.until(lambda d: "/login" not in d.current_url)
+
+        # The submission in the formgrader's own page.
+        page = f"{lab.url}/formgrader/submissions/{submission_id}/"
+        driver.get(page)
+        standalone = wait_for_text(driver, NOTE_TEXT)
+        assert "Mallory's code ran" in standalone
+        lab.settle(driver, "standalone")
+        scroll_to_note(driver)
+        driver.save_screenshot(str(tmp_path / "formgrader.png"))
+
+        # JupyterLab's Formgrader tab, and the submission inside its iframe.
+        driver.get(f"{lab.url}/lab?formgrader=true")
+        frame = wait.until(expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, "#formgrader-iframe iframe")))
+        driver.switch_to.frame(frame)
+        wait_for_text(driver, "Manage Assignments")
+        driver.execute_script("window.location.href = arguments[0]", page)
+        in_lab = wait_for_text(driver, NOTE_TEXT)
+        assert "Mallory's code ran" in in_lab
+        lab.settle(driver, "lab")
+        scroll_to_note(driver)
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(tmp_path / "formgrader-in-lab.png"))
+
+        # The feedback, as the server serves it (followed from a page of the server: it
+        # refuses a request for a file without a referer).
+        feedback = f"feedback/{STUDENT}/{ASSIGNMENT}/{notebook}.html"
+        assert (course / feedback).exists()
+        driver.execute_script("window.location.href = arguments[0]", f"{lab.url}/files/{feedback}")
+        wait_for_text(driver, NOTE_TEXT)
+        lab.settle(driver, "feedback")
+        scroll_to_note(driver)
+        driver.save_screenshot(str(tmp_path / "feedback.png"))
+    finally:
+        if driver is not None:
+            driver.quit()
+        lab.stop()
+        shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
+        if shots:
+            for png in tmp_path.glob("*.png"):
+                shutil.copy(png, Path(shots) / png.name)
+
+    probes = [uri for uri in lab.seen() if "probe=" in uri]
+    assert not probes, f"the submission's scripts ran in the grader's browser: {probes}"
+    print(f"graded in {graded_at - started:.1f} s, browser part {time.monotonic() - graded_at:.1f} s")
