@@ -300,7 +300,7 @@ def test_the_release_notebook_passes():
     (b"[" * 100_000 + b"]" * 100_000, "is not a notebook: its JSON is nested too deeply"),
     (b'"a string"', "is not a notebook: its JSON is a string, not an object"),
     (b'{"cells": []}', "has no nbformat version: it is not a Jupyter notebook"),
-])
+], ids=["empty", "latin-1", "nested", "a-string", "no-nbformat"])
 def test_a_file_that_is_no_notebook_says_what_it_is(data, reason):
     assert refuse_notebook(data=data) == f"{NB} {reason}"
 
@@ -324,7 +324,9 @@ def test_a_file_that_is_no_notebook_says_what_it_is(data, reason):
      f"{NB}: cell 2's nbgrader metadata is a list, not an object"),
     (lambda nb: nb["cells"][1]["metadata"].update(nbgrader={"schema_version": 3, "grade": True}),
      f"{NB}: cell 2 is an nbgrader cell without a grade_id: its metadata was edited"),
-])
+], ids=["format-5", "no-metadata", "cells-not-a-list", "cell-not-an-object", "bad-cell-type",
+        "no-outputs", "source-a-number", "bad-output", "empty-nbgrader-metadata",
+        "nbgrader-metadata-a-list", "graded-cell-without-grade-id"])
 def test_a_malformed_notebook_says_what_is_wrong(edit, reason):
     nb = release()
     edit(nb)
@@ -589,3 +591,23 @@ def test_the_batch_lists_links_and_special_files_where_folders_should_be(tmp_pat
     os.mkfifo(submitted / "carol")
     (submitted / "README").write_text("not a student")
     assert submissions(tmp_path) == [(A, "alice"), (A, "bob"), (A, "carol")]
+
+
+def test_a_schema_version_error_fails_that_student_only(tmp_path, monkeypatch):
+    """Should nbgrader meet another schema version after the check (it stops every later
+    student on it), CheckedAutograde makes it that student's refusal."""
+    from nbgrader.nbgraderformat import SchemaTooNewError
+
+    def too_new(self, notebook_filename):
+        raise SchemaTooNewError("Schema version is too new: 99 (expected 3)", 99, 3)
+
+    monkeypatch.setattr(Autograde, "convert_single_notebook", too_new)
+    course = tmp_path / "course"
+    converter = CheckedAutograde(coursedir=CourseDirectory(root=str(course)))
+    logged = []
+    monkeypatch.setattr(converter.log, "error", lambda line, *args: logged.append(line % args))
+    with pytest.raises(SubmissionRefused) as refused:
+        converter.convert_single_notebook(str(course / "submitted" / "alice" / A / NB))
+    line = (f"alice/{A}: {NB} has nbgrader metadata of schema version 99, not 3: its "
+            "metadata was edited")
+    assert (str(refused.value), logged) == (line, [line])
