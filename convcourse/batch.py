@@ -9,8 +9,9 @@ an ``NbGraderAPI`` with the course's nbgrader_config.py and runs ``api.autograde
 (student, assignment) at a time, so the gradebook rows and autograded/ notebooks are those
 of ``nbgrader autograde``. Kernels are those nbgrader_config.py names: sandboxed and warm
 (forked from a process that has imported torch and d2l, see ``convcourse.sandbox`` and
-``convcourse.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks. Submissions already graded are skipped
-unless ``--force``; a submission that fails is reported and the batch goes on.
+``convcourse.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks.
+Submissions already graded are skipped unless ``--force``; a submission that fails is
+reported and the batch goes on.
 
 Workers grade with ``convcourse.submissions.CheckedAutograde``, as ``nbgrader autograde``
 does with the course's config: a submission folder holding links, devices, FIFOs or sockets,

@@ -72,7 +72,8 @@ class SubmissionRefused(Exception):
 class SubmissionLimits(LoggingConfigurable):
     """How large a submission folder may be (``c.SubmissionLimits.<name>`` in the config)."""
 
-    max_bytes = Integer(50 * MiB, help="Bytes of all files in a submission folder.").tag(config=True)
+    max_bytes = Integer(50 * MiB,
+                        help="Bytes of all files in a submission folder.").tag(config=True)
     max_entries = Integer(200, help="Files and folders in a submission folder.").tag(config=True)
     max_depth = Integer(5, help="Folders nested in a submission folder.").tag(config=True)
     max_notebook_bytes = Integer(20 * MiB, help="Bytes of one notebook.").tag(config=True)
@@ -607,6 +608,8 @@ class CheckedAutograde(Autograde, _CheckedReads):
         return folders
 
     def init_destination(self, assignment_id, student_id):
+        if student_id in (self.coursedir.student_id_exclude or "").split(","):
+            return super().init_destination(assignment_id, student_id)  # skipped, unread
         with self._refusing(assignment_id, student_id):
             self._notebooks = gradebook_notebooks(self.coursedir.db_url,
                                                   self.coursedir.course_id, assignment_id)

@@ -15,7 +15,6 @@ import socket
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -49,7 +48,8 @@ def release():
 
 def cell_number(nb, grade_id):
     """The 1-based number of the cell ``grade_id``, as the reasons count cells."""
-    return next(i for i, c in enumerate(nb["cells"], 1) if nbgrader_meta(c).get("grade_id") == grade_id)
+    return next(i for i, c in enumerate(nb["cells"], 1)
+                if nbgrader_meta(c).get("grade_id") == grade_id)
 
 
 def release_cells():
