@@ -145,8 +145,8 @@ def already_graded(course_root, gradebook, assignment, student):
     if submitted.parent.is_symlink() or submitted.is_symlink() or not submitted.is_dir():
         return False  # graded again, and refused with its reason
     newest = 0
-    for folder, _, files in os.walk(submitted):  # never into a linked folder
-        for name in files:
+    for folder, folders, files in os.walk(submitted):  # never into a linked folder
+        for name in folders + files:
             newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
     return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))
 
