@@ -16,7 +16,8 @@ ASSIGNMENTS = sorted(p.name for p in (COURSE_ROOT / "source").iterdir() if p.is_
 
 # The "grading" tier, which `make check` skips: tests that use these fixtures or live in
 # these modules grade notebooks or start grading kernels.
-GRADING_FIXTURES = {"gradebook", "feedback", "batch_course", "unsandboxed_batch"}
+GRADING_FIXTURES = {"gradebook", "feedback", "batch_course", "unsandboxed_batch", "autograde_run",
+                    "batch_run"}
 GRADING_MODULES = {"test_sandbox", "test_warm", "test_browser"}
 
 
