@@ -64,6 +64,15 @@ def test_notes_code_full_untouched_zero_hardcoded_less(gradebook, assignment):
     assert total["hardcoded"] < full
 
 
+def test_no_autograded_notebook_keeps_active_content(gradebook, released_course):
+    """The formgrader shows autograded notebooks with the instructor's login: no script of
+    a submission survives in them (attack_script_in_output, convcourse/sanitize.py)."""
+    for notebook in (released_course / "autograded").glob("*/*/*.ipynb"):
+        text = notebook.read_text()
+        for active in ("<script", "onerror=", "onload=", "application/javascript", "probe="):
+            assert active not in text, f"{notebook} keeps {active!r}"
+
+
 def test_a_flood_of_output_is_capped(gradebook, released_course):
     for notebook in (released_course / "autograded").glob("*/*/*.ipynb"):
         assert notebook.stat().st_size < 3_000_000, f"{notebook} keeps too much output"
