@@ -1,5 +1,6 @@
 """Warm kernels start with torch loaded but share no state with the kernels before them."""
 import asyncio
+import os
 
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -8,7 +9,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from convcourse import warm
+from convcourse import fs, warm
 from convcourse.warm import KERNEL_NAME, PromptKernelClient
 
 
@@ -106,3 +107,68 @@ def test_a_sandbox_reset_empties_tmp_but_keeps_the_graders_mounts(tmp_path):
 
 def test_the_mount_points_include_the_root():
     assert "/" in warm._mount_points()
+
+
+# ---- removing what kernels leave: fs.py ------------------------------------------------------
+
+def deep_tree(top, levels, name="d" * 100, lock_every=500, link_to=None):
+    """A tree ``levels`` folders deep under ``top`` (paths far beyond PATH_MAX), with a
+    file and a link in every folder, and some folders locked (mode 0) as a kernel may."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for level in range(levels):
+        os.mkdir(name, dir_fd=fd)
+        os.close(os.open("file", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
+        os.symlink(link_to or "/", "link", dir_fd=fd)
+        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        if level % lock_every == lock_every - 1:
+            os.fchmod(fd, 0)
+        os.close(fd)
+        fd = child
+    os.fchmod(fd, 0)
+    os.close(fd)
+
+
+def open_descriptors():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_tree_3000_folders_deep_is_removed_without_following_links(tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "kept.txt").write_text("the grader's")
+    (tmp_path / "work").mkdir()
+    deep_tree(tmp_path / "work", 3000, link_to=str(victim))
+    before = open_descriptors()
+    monkeypatch.setattr(fs, "MAX_OPEN", 8)
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    assert fs.remove_tree(tmp_path / "work") == []
+    assert not (tmp_path / "work").exists()
+    assert (victim / "kept.txt").read_text() == "the grader's"
+    assert open_descriptors() == before
+    assert len(opened) > 3000  # every folder was opened: relative to its parent, by name
+
+
+def test_empty_keeps_the_folder_and_removes_links_not_their_targets(tmp_path):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "file").write_text("x")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "to_target").symlink_to(target)
+    (work / "sub").mkdir()
+    (work / "sub" / "to_file").symlink_to(target / "file")
+    os.mkfifo(work / "fifo")
+    deep_tree(work, 50, lock_every=7)
+    os.chmod(work, 0o500)  # a kernel took the write permission off its own folder
+    assert fs.empty(work) == []
+    assert os.listdir(work) == [] and (target / "file").read_text() == "x"
+
+
+def test_remove_tree_of_a_link_or_nothing(tmp_path):
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    assert fs.remove_tree(tmp_path / "link") == []
+    assert (tmp_path / "target").is_dir() and not (tmp_path / "link").exists()
+    assert fs.remove_tree(tmp_path / "missing") == []
