@@ -1,9 +1,10 @@
 """Warm kernels: each grading kernel is forked from a process that has already imported torch.
 
 A fresh kernel spends about 5 s importing torch and d2l before it runs a cell. Here a fork
-server (``python -m convcourse.warm serve SOCKET``) imports them once; every kernel is a
-new child forked from it, so it starts with those modules loaded but from a clean process
-state: the server never runs notebook code, and no kernel sees another's changes.
+server (``python -m convcourse.warm serve SOCKET --parent PID``) imports them once; every
+kernel is a new child forked from it, so it starts with those modules loaded but from a
+clean process state: the server never runs notebook code, and no kernel sees another's
+changes. Each kernel dies with its fork server, and the server with its grading process.
 
 Jupyter selects this through its own extension point: ``WarmProvisioner`` is a kernel
 provisioner (entry point ``convcourse-warm``, registered in pyproject.toml), used by the
@@ -68,10 +69,11 @@ def serve(listener, sandboxed=False):
             request = json.loads(read_line(connection) or "{}")
             op = request.get("op")
             if op == "fork":
+                server = os.getpid()
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
-                    _become_kernel(request, connection)  # never returns
+                    _become_kernel(request, connection, server)  # never returns
                 answer = {"pid": pid}
             elif op == "reset" and sandboxed:
                 left = _reset_sandbox()
@@ -83,16 +85,21 @@ def serve(listener, sandboxed=False):
 
 def _prctl(option, value):
     import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl({option}): {os.strerror(error)}")
 
 
-def _die_with_parent():
-    """Get SIGKILL when the grading process that started this server dies (bubblewrap's
-    --die-with-parent does this for a sandboxed one)."""
+def _die_with(parent):
+    """Get SIGKILL when ``parent`` (this process's parent, by pid) dies: a kernel with its
+    fork server, the server with its grading process (bubblewrap's --die-with-parent does
+    this for a sandboxed server, and a sandbox's kernels die with its pid namespace).
+
+    If the parent died before the call, the signal will never come: exit now instead."""
     PR_SET_PDEATHSIG = 1
-    parent = os.getppid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it died before the call
+    if os.getppid() != parent:
         os._exit(1)
 
 
@@ -216,13 +223,15 @@ def ask(socket_path, request, timeout=None):
         return answer
 
 
-def _become_kernel(request, connection):
+def _become_kernel(request, connection, server):
     """In the forked child: take the kernel's environment and run ipykernel's kernel app.
 
-    Once its sockets are bound it says so on ``connection``: a client that connects only
-    then does not wait out ZeroMQ's reconnect interval.
+    It dies with its fork server (``server``, by pid). Once its sockets are bound it says so
+    on ``connection``: a client that connects only then does not wait out ZeroMQ's reconnect
+    interval.
     """
     try:
+        _die_with(server)
         os.setsid()
         os.chdir(request["cwd"])
         os.environ.clear()
@@ -262,8 +271,8 @@ class ForkServer:
         self.directory = tempfile.mkdtemp(prefix="convcourse-warm-")
         self.socket_path = os.path.join(self.directory, "fork.sock")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "convcourse.warm", "serve", self.socket_path],
-            stdin=subprocess.DEVNULL)
+            [sys.executable, "-m", "convcourse.warm", "serve", self.socket_path,
+             "--parent", str(os.getpid())], stdin=subprocess.DEVNULL)
         atexit.register(self.stop)
 
     def wait_until_serving(self, timeout=120):
@@ -281,6 +290,7 @@ class ForkServer:
         return ask(self.socket_path, {"op": "fork", "args": args, "cwd": cwd, "env": env})["pid"]
 
     def stop(self):
+        """Stop the server (its kernels die with it) and remove its folder."""
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
@@ -442,8 +452,8 @@ def main(argv=None):
         # The listening socket was opened by the caller (outside the sandbox) and inherited.
         listener = socket.socket(fileno=int(argv[2]))
         serve(listener, sandboxed="--sandboxed" in argv)
-    elif argv[:1] == ["serve"] and len(argv) == 2:
-        _die_with_parent()
+    elif argv[:1] == ["serve"] and len(argv) == 4 and argv[2] == "--parent":
+        _die_with(int(argv[3]))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(argv[1])  # at once: clients may connect, and are answered once it imported
         listener.listen(16)
@@ -451,7 +461,8 @@ def main(argv=None):
     elif argv[:1] == ["install"]:
         print(install_kernelspec())
     else:
-        sys.exit("usage: python -m convcourse.warm install | serve SOCKET | serve --fd N [--sandboxed]")
+        sys.exit("usage: python -m convcourse.warm install | serve SOCKET --parent PID | "
+                 "serve --fd N [--sandboxed]")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,14 @@
-"""Warm kernels start with torch loaded but share no state with the kernels before them."""
+"""Warm kernels start with torch loaded but share no state with the kernels before them;
+no kernel outlives its fork server; the removal of what kernels leave (convcourse/fs.py)."""
 import asyncio
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
@@ -11,6 +18,15 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from convcourse import fs, warm
 from convcourse.warm import KERNEL_NAME, PromptKernelClient
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fork_server_stopped_after_the_module():
+    """This process's fork server (and so its kernels) ends with the module's tests."""
+    yield
+    if warm.ForkServer._instance is not None:
+        warm.ForkServer._instance.stop()
+        warm.ForkServer._instance = None
 
 
 def run(*sources, timeout=30):
@@ -172,3 +188,73 @@ def test_remove_tree_of_a_link_or_nothing(tmp_path):
     assert fs.remove_tree(tmp_path / "link") == []
     assert (tmp_path / "target").is_dir() and not (tmp_path / "link").exists()
     assert fs.remove_tree(tmp_path / "missing") == []
+
+
+# ---- no kernel outlives its fork server, nor the server its grader ---------------------------
+
+GRADER = """
+import json, sys, time
+from jupyter_client.manager import KernelManager
+from convcourse import sandbox, warm
+km = KernelManager(kernel_name=sys.argv[1])
+km.start_kernel(cwd=sys.argv[2])
+box = sandbox.Sandbox._instance
+print(json.dumps({"kernel": km.provisioner.pid,
+                  "server": (box or warm.ForkServer._instance).process.pid,
+                  "cgroup": str(box.cgroup.paths["pids"]) if box else None,
+                  "directory": str(box.directory) if box else None}), flush=True)
+time.sleep(600)
+"""
+
+
+def start_grader(kernel_name, folder):
+    """A grading process that starts one kernel and waits; it and what it printed."""
+    grader = subprocess.Popen([sys.executable, "-c", GRADER, kernel_name, str(folder)],
+                              stdout=subprocess.PIPE, text=True)
+    line = grader.stdout.readline()
+    if not line:
+        grader.kill()
+        raise AssertionError("the grading process did not start a kernel")
+    return grader, json.loads(line)
+
+
+def running(pid):
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def gone_within(pids, seconds=10):
+    deadline = time.monotonic() + seconds
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if running(p)]
+
+
+@pytest.mark.parametrize("killed", ["grader", "fork server"])
+def test_no_warm_kernel_outlives_its_fork_server_or_grader(tmp_path, killed):
+    grader, pids = start_grader(KERNEL_NAME, tmp_path)
+    try:
+        assert running(pids["kernel"]) and running(pids["server"])
+        assert psutil.Process(pids["kernel"]).ppid() == pids["server"]
+        os.kill(grader.pid if killed == "grader" else pids["server"], signal.SIGKILL)
+        assert gone_within([pids["kernel"], pids["server"]]) == []
+    finally:
+        grader.kill()
+        grader.wait()
+
+
+def test_a_kernel_whose_server_died_before_it_could_watch_it_exits(tmp_path):
+    """The race: the parent is gone before the child asks for its death signal."""
+    code = ("import os, sys, time\n"
+            "from convcourse import warm\n"
+            "parent = os.getpid()\n"
+            "if os.fork() == 0:\n"
+            "    time.sleep(0.5)  # the parent exits meanwhile\n"
+            "    warm._die_with(parent)\n"
+            "    open(sys.argv[1], 'w').write('survived')\n"
+            "    os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], check=True)
+    time.sleep(1.5)
+    assert not (tmp_path / "out").exists()
