@@ -44,7 +44,7 @@ from pathlib import Path
 from traitlets import Bool, Integer, Unicode
 
 import convcourse
-from convcourse import warm
+from convcourse import fs, warm
 
 KERNEL_NAME = "convcourse-sandbox"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -113,21 +113,50 @@ def sandbox_environment():
 
 
 def _empty(directory):
-    """Remove everything in ``directory`` without following any symbolic link."""
-    for entry in os.scandir(directory):
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path)
-        else:
-            os.unlink(entry.path)
+    """Remove everything in ``directory``, however deep, without following any symbolic
+    link; raises RuntimeError if something stays."""
+    left = fs.empty(directory)
+    if left:
+        raise RuntimeError(f"could not empty {directory}: {', '.join(left[:5])}")
+
+
+# A submission's folder deeper than this is not copied into the sandbox (nor walked further).
+MAX_SUBMISSION_DEPTH = 64
 
 
 def _check_size(directory, limit):
-    total = 0
-    for root, _, files in os.walk(directory):
-        total += sum(os.lstat(os.path.join(root, name)).st_size for name in files)
+    """Refuse a folder that holds more than ``limit`` bytes, or is too deep to copy.
+
+    A loop of its own, not os.walk: that recurses, and a deep folder would raise
+    RecursionError (a failure of this submission, but a confusing one)."""
+    total, todo = 0, [(str(directory), 0)]
+    while todo:
+        folder, depth = todo.pop()
+        if depth > MAX_SUBMISSION_DEPTH:
+            raise RuntimeError(f"{directory} is more than {MAX_SUBMISSION_DEPTH} folders deep: "
+                               "it is not copied into the sandbox")
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, depth + 1))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
         if total > limit:
             raise RuntimeError(f"{directory} holds more than {limit // 2 ** 20} MiB: it is not "
                                "copied into the sandbox")
+
+
+def _pid_alive(text):
+    return text.isdigit() and os.path.exists(f"/proc/{text}")
+
+
+def remove_stale_folders():
+    """Remove the sandbox folders of grading processes that were killed before removing
+    theirs (``convcourse-sandbox-<pid>-...`` in the temporary folder)."""
+    for path in Path(tempfile.gettempdir()).glob("convcourse-sandbox-*-*"):
+        owner = path.name.split("-")[2]
+        if owner.isdigit() and not _pid_alive(owner):
+            fs.remove_tree(path)
 
 
 class Cgroup:
@@ -145,6 +174,31 @@ class Cgroup:
 
     def read(self, controller, name):
         return int((self.paths[controller] / name).read_text())
+
+    def processes(self):
+        """The pids in the cgroup, as this process sees them."""
+        pids = set()
+        for path in self.paths.values():
+            try:
+                pids |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
+            except FileNotFoundError:
+                pass
+        return pids
+
+    def kill_all(self, timeout=10):
+        """SIGKILL every process in the cgroup until none is left; whether none is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.processes()
+            if not pids:
+                return True
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+        return not self.processes()
 
     def enter(self):
         """Move the calling process (and so its future children) into the cgroup."""
@@ -200,10 +254,12 @@ class Sandbox:
 
     def __init__(self, memory_limit, max_processes):
         self.memory_limit = parse_bytes(memory_limit)
+        remove_stale_folders()
         # Outside the sandbox: the socket that asks the server for kernels.
-        self.control = Path(tempfile.mkdtemp(prefix="convcourse-sandbox-control-"))
+        self.control = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-control-"))
         # Inside: kernels' connection files, IPC sockets and working directory.
-        self.directory = Path(tempfile.mkdtemp(prefix="convcourse-sandbox-"))
+        self.directory = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-"))
+
         self.work = self.directory / "work"
         self.socket_path = str(self.control / "fork.sock")
         Cgroup.remove_stale()
@@ -248,6 +304,7 @@ class Sandbox:
         # Nor is anything it left in the sandbox's folder, such as a symbolic link planted
         # where this process is about to write.
         _empty(self.directory)
+        os.chmod(self.directory, 0o700)  # a kernel may have opened it to the host's users
         _check_size(submission_dir, MAX_SUBMISSION_BYTES)
         # Symbolic links are copied as links: they point into the sandbox's view, not ours.
         shutil.copytree(submission_dir, self.work, symlinks=True,
@@ -275,12 +332,18 @@ class Sandbox:
         raise RuntimeError(f"the sandboxed kernel (pid {inner_pid} inside) is gone")
 
     def stop(self):
+        """Kill the sandbox, wait until none of its processes is left, remove its folders."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+        # bubblewrap's own child (the server, pid 1) and the kernels die with it, but a moment
+        # later: none may write in the folders while they are removed.
+        gone = self.cgroup.kill_all()
         self.cgroup.remove()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        shutil.rmtree(self.control, ignore_errors=True)
+        left = fs.remove_tree(self.directory) + fs.remove_tree(self.control)
+        if left or not gone:
+            log.warning("Stopping a sandbox left %s", ", ".join(
+                left + ([] if gone else [f"processes {sorted(self.cgroup.processes())}"])))
 
 
 def _without_connection_file(arguments):

@@ -17,7 +17,6 @@ import atexit
 import gc
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
+
+from convcourse import fs
 
 KERNEL_NAME = "convcourse-warm"
 # What a course notebook imports; importing it in the server is what makes kernels warm.
@@ -76,7 +77,10 @@ def serve(listener, sandboxed=False):
                     _become_kernel(request, connection, server)  # never returns
                 answer = {"pid": pid}
             elif op == "reset" and sandboxed:
-                left = _reset_sandbox()
+                try:
+                    left = _reset_sandbox()
+                except Exception as error:  # say so: the grader builds a new sandbox
+                    left = [f"an error ({type(error).__name__}: {error})"]
                 answer = {"reset": not left, "left": left}
             else:
                 answer = {"pong": True}
@@ -136,32 +140,12 @@ def _mount_points():
 
 def _empty_keeping(directory, keep):
     """Remove everything in ``directory`` but the paths in ``keep`` and the folders that
-    lead to them (emptied of all else); the paths that could not be removed."""
-    def writable_again(function, path, _):
-        # A kernel may have taken the permissions off its files: it was their owner, as we are.
-        os.chmod(os.path.dirname(path), 0o700)
-        if not os.path.islink(path):
-            os.chmod(path, 0o700)
-        function(path)
-
-    left = []
-    for entry in os.scandir(directory):
-        if entry.path in keep:
-            continue
-        if entry.is_dir(follow_symlinks=False) and \
-                any(k.startswith(entry.path + "/") for k in keep):
-            left += _empty_keeping(entry.path, keep)
-            continue
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, onerror=writable_again)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-        if os.path.lexists(entry.path):
-            left.append(entry.path)
-    return left
+    lead to them (emptied of all else), however deep (``convcourse.fs``); the paths left."""
+    try:
+        fs.empty(directory, keep)
+    except OSError as error:
+        return [f"{directory} ({error})"]
+    return fs.leftovers(directory, keep)
 
 
 def _describe_process(pid):
@@ -294,8 +278,7 @@ class ForkServer:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
-        Path(self.socket_path).unlink(missing_ok=True)
-        os.rmdir(self.directory)
+        fs.remove_tree(self.directory)
 
 
 class ForkedKernelProcess:

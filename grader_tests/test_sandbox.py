@@ -5,6 +5,7 @@ sample submissions graded end to end (sample_class/01_*/attack_*.py, test_autogr
 test_batch). Here: the network, process limits, clean-up between kernels, refusal without
 bubblewrap, and the notebook time limit.
 """
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from nbclient import NotebookClient
 
@@ -35,6 +37,18 @@ def run(cells, folder, kernel=sandbox.KERNEL_NAME, timeout=60):
 
 def text(nb, index):
     return "".join(o.get("text", "") + o.get("evalue", "") for o in nb.cells[index].outputs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def servers_stopped_after_the_module():
+    """This process's sandbox and fork server (and so their kernels) end with the module."""
+    yield
+    if sandbox.Sandbox._instance is not None:
+        sandbox.Sandbox._instance.stop()
+        sandbox.Sandbox._instance = None
+    if warm.ForkServer._instance is not None:
+        warm.ForkServer._instance.stop()
+        warm.ForkServer._instance = None
 
 
 def test_ci_has_a_sandbox():
@@ -279,3 +293,100 @@ def test_cgroups_of_killed_graders_are_removed_and_live_ones_kept():
     finally:
         stale.remove()
         live.remove()
+
+
+# ---- nothing of one kernel reaches the next: deep trees, shared memory, IPC -----------------
+
+DEEP = """import os
+def deep(top, levels=3000, name="d" * 100):
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for level in range(levels):
+        os.mkdir(name, dir_fd=fd)
+        os.symlink("/tmp", "link", dir_fd=fd)
+        child = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        if level % 500 == 499:
+            os.fchmod(fd, 0)  # locked, as a kernel may leave them
+        os.close(fd)
+        fd = child
+    os.close(os.open("bottom", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
+    os.fchmod(fd, 0)
+    os.close(fd)
+for top in (".", "/tmp"):
+    deep(top)
+os.chmod("..", 0)  # the sandbox's folder itself
+print(sum(range(10)))"""
+
+SEEN = """import os
+print(sorted(os.listdir(".")), [n for n in os.listdir("/tmp") if n.startswith("d")])"""
+
+
+def test_deep_trees_in_the_folder_and_tmp_do_not_reach_the_next_kernel(tmp_path):
+    """3000 folders deep (paths far beyond PATH_MAX), some locked, a link in each: the reset
+    removes them all, the same sandbox serves the next kernel, which sees none of it."""
+    (tmp_path / "data.txt").write_text("the student's own file")
+    assert text(run([DEEP], tmp_path), 0).strip() == "45"
+    first = sandbox.Sandbox._instance
+    replaced = sandbox.Sandbox.last_replaced
+    assert text(run([SEEN], tmp_path), 0).strip() == "['data.txt'] []"
+    assert sandbox.Sandbox._instance is first and sandbox.Sandbox.last_replaced == replaced
+    assert oct(first.directory.stat().st_mode & 0o777) == "0o700"
+
+
+def test_stopping_a_sandbox_removes_its_deep_folders(tmp_path):
+    assert text(run([DEEP], tmp_path), 0).strip() == "45"
+    box = sandbox.Sandbox._instance
+    box.stop()
+    sandbox.Sandbox._instance = None
+    assert not box.directory.exists() and not box.control.exists()
+    assert box.cgroup.processes() == set()
+
+
+GRADER = """
+import json, sys, time
+from jupyter_client.manager import KernelManager
+from convcourse import sandbox
+km = KernelManager(kernel_name=sandbox.KERNEL_NAME)
+km.start_kernel(cwd=sys.argv[1])
+box = sandbox.Sandbox._instance
+print(json.dumps({"kernel": km.provisioner.pid, "bwrap": box.process.pid,
+                  "cgroup": box.cgroup.paths["pids"].name, "directory": str(box.directory)}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+def test_no_sandboxed_kernel_outlives_its_grader(tmp_path):
+    """Kill a grading process: its sandbox (bubblewrap, the server, the kernel) dies with it,
+    and the next grading process removes its folder and its cgroup."""
+    grader = subprocess.Popen([sys.executable, "-c", GRADER, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(grader.stdout.readline())
+        cgroup = sandbox.Cgroup.__new__(sandbox.Cgroup)
+        cgroup.paths = {c: sandbox.CGROUP_ROOT / c / sandbox.CGROUP_PARENT / started["cgroup"]
+                        for c in sandbox.Cgroup.CONTROLLERS}
+        assert started["kernel"] in cgroup.processes()
+        grader.kill()
+        grader.wait()
+        deadline = time.monotonic() + 10
+        while cgroup.processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cgroup.processes() == set()
+        sandbox.remove_stale_folders()
+        sandbox.Cgroup.remove_stale()
+        assert not Path(started["directory"]).exists()
+        assert not any(p.exists() for p in cgroup.paths.values())
+    finally:
+        grader.kill()
+        grader.wait()
+
+
+def test_a_submission_folder_too_deep_to_copy_fails_alone(tmp_path):
+    folder = deep = tmp_path / "deep"
+    for _ in range(sandbox.MAX_SUBMISSION_DEPTH + 2):
+        folder = folder / "d"
+    folder.mkdir(parents=True)
+    with pytest.raises(Exception, match="folders deep"):
+        run(["print(1)"], deep)
+    (tmp_path / "honest").mkdir()
+    assert text(run(["print(2)"], tmp_path / "honest"), 0) == "2\n"
