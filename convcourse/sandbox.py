@@ -8,17 +8,22 @@ its own pid, network, mount, IPC and user namespaces, and every kernel is forked
 
 Inside the sandbox:
 - the system (/usr, /etc), Python, the virtual environment and the ``convcourse`` package
-  are read-only; /tmp is private; the only other path is the sandbox's own directory,
-  where the kernel's working directory is a copy of the submission's folder (a kernel
-  sees no source/, release/, gradebook, other student or home directory);
+  are read-only, and so are the sandbox's root and /dev; /tmp is private; the only other
+  path is the sandbox's own directory, where the kernel's working directory is a copy of
+  the submission's folder (a kernel sees no source/, release/, gradebook, other student
+  or home directory);
+- each kernel has a user, IPC and mount namespace of its own, with its own /dev/shm, and
+  no capability (``isolate_kernel``): its shared memory and IPC objects die with it;
 - there is no network, only a loopback of its own: the kernel talks to the grader over
   ZeroMQ IPC sockets in the sandbox's directory;
 - a cgroup caps memory (``memory_limit`` beyond what the preloaded fork server holds) and
   the number of processes and threads (``max_processes``);
 - before each kernel, the server kills every other process in the sandbox and empties
-  /tmp, and the submission's folder is copied afresh: nothing a kernel leaves behind
-  reaches the next student. The server is pid 1 and not dumpable, so a kernel can
-  neither signal nor trace it; the socket that asks it for kernels is not in the sandbox.
+  every writable mount (``convcourse.warm._reset_sandbox``), the grader waits until the
+  last kernels' shared memory is freed, and the submission's folder is copied afresh:
+  nothing a kernel leaves behind reaches the next student. The server is pid 1 and not
+  dumpable, so a kernel can neither signal nor trace it; the socket that asks it for
+  kernels is not in the sandbox. Killing the grading process kills the whole sandbox.
 
 ``SandboxedProvisioner`` is the kernel provisioner of the kernelspec ``convcourse-sandbox``
 (installed by ``python -m convcourse.warm install``) that nbgrader_config.py selects.
@@ -54,6 +59,11 @@ log = logging.getLogger(__name__)
 MAX_SUBMISSION_BYTES = 200 * 2 ** 20
 # Seconds the grader waits for the fork server to answer before it starts a new sandbox.
 ANSWER_TIMEOUT = 60
+# Shared memory the sandbox may hold after a reset beyond its server's at the start (the
+# server's own small files in /tmp come and go), and kernel memory beyond the level after the
+# last clean reset (caches grow a little with every kernel); more is reported as left.
+SHMEM_SLACK = 16 * 2 ** 20
+KERNEL_MEMORY_SLACK = 32 * 2 ** 20
 
 
 def parse_bytes(text):
@@ -100,6 +110,10 @@ def bwrap_command(directory, listen_fd):
         elif host.is_dir():
             command += ["--ro-bind", str(host), str(host)]
     command += ["--bind", str(directory), str(directory), "--chdir", str(directory)]
+    # Last, the sandbox's root and /dev (tmpfs that bubblewrap made to hold the mount points
+    # and devices) become read-only: what stays writable is /tmp and the sandbox's folder,
+    # which the reset empties, and each kernel's own /dev/shm (isolate_kernel).
+    command += ["--remount-ro", "/dev", "--remount-ro", "/"]
     return command + [sys.executable, "-m", "convcourse.warm", "serve",
                       "--fd", str(listen_fd), "--sandboxed"]
 
@@ -111,6 +125,83 @@ def sandbox_environment():
             "MPLCONFIGDIR": "/tmp/.matplotlib", "IPYTHONDIR": "/tmp/.ipython",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
+
+# ---- each kernel's own namespaces -----------------------------------------------------------
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def isolate_kernel():
+    """Give the calling process, a kernel just forked in the sandbox, namespaces of its own
+    and no capability left, before any of ipykernel's or the student's code runs.
+
+    - a user namespace that maps only the kernel's own uid and gid (it is needed to create
+      the two below without privileges, inside bubblewrap or not, as root or not);
+    - an IPC namespace: System V shared memory, semaphores and message queues and POSIX
+      message queues are the kernel's (and its children's) only;
+    - a mount namespace with a fresh tmpfs on /dev/shm.
+    When the reset kills the kernel and its children, Linux frees these namespaces and all
+    they hold, so no student can pin memory, or leave anything, for the next. The kernel and
+    its children are the out-of-memory killer's first choice, not the server. Then every
+    capability the new user namespace gave is dropped (bounding set, ambient, effective,
+    permitted, inheritable) and no_new_privs is set. The kernel still talks to the grader
+    over the ZeroMQ IPC sockets in the sandbox's folder: those are files, not IPC objects.
+    Raises OSError if any step fails (the fork server then refuses to start kernels).
+    """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result, what):
+        if result != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"{what}: {os.strerror(error)}")
+
+    def prctl(*args):
+        check(libc.prctl(*(list(args) + [0] * (5 - len(args)))), f"prctl{args}")
+
+    uid, gid = os.geteuid(), os.getegid()
+    # The fork server is not dumpable (kernels cannot trace it), and a kernel forked from it
+    # inherits that: its /proc/self files would then belong to root, whom a sandbox run by
+    # an ordinary user does not map, and it could not write its own uid map.
+    prctl(PR_SET_DUMPABLE, 1)
+    warm._first_to_go_when_memory_runs_out()
+    check(libc.unshare(CLONE_NEWUSER | CLONE_NEWIPC | CLONE_NEWNS), "unshare")
+    for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                       ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as out:
+            out.write(line)
+    check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+          "mount tmpfs /dev/shm")
+    with open("/proc/sys/kernel/cap_last_cap") as last:
+        for capability in range(int(last.read()) + 1):
+            prctl(PR_CAPBSET_DROP, capability)
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    check(libc.capset(ctypes.byref(Header(LINUX_CAPABILITY_VERSION_3, 0)), (Data * 2)()),
+          "capset")
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    prctl(PR_SET_DUMPABLE, 0)
+    with open("/proc/self/status") as status:
+        kept = [line.split()[0] for line in status
+                if line.startswith(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"))
+                and int(line.split()[1], 16)]
+    if kept:
+        raise OSError(f"capabilities left: {', '.join(kept)}")
+
+
+# ---- the grader's side -----------------------------------------------------------------------
 
 def _empty(directory):
     """Remove everything in ``directory``, however deep, without following any symbolic
@@ -200,6 +291,21 @@ class Cgroup:
             time.sleep(0.01)
         return not self.processes()
 
+    def shmem(self):
+        """Bytes of shared memory (tmpfs files, System V segments) charged to the cgroup."""
+        for line in (self.paths["memory"] / "memory.stat").read_text().splitlines():
+            name, value = line.split()
+            if name == "shmem":
+                return int(value)
+        return 0
+
+    def kernel_memory(self):
+        """Bytes of kernel memory charged to the cgroup (0 where Linux does not count it)."""
+        try:
+            return self.read("memory", "memory.kmem.usage_in_bytes")
+        except OSError:
+            return 0
+
     def enter(self):
         """Move the calling process (and so its future children) into the cgroup."""
         for path in self.paths.values():
@@ -259,7 +365,6 @@ class Sandbox:
         self.control = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-control-"))
         # Inside: kernels' connection files, IPC sockets and working directory.
         self.directory = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-"))
-
         self.work = self.directory / "work"
         self.socket_path = str(self.control / "fork.sock")
         Cgroup.remove_stale()
@@ -274,23 +379,53 @@ class Sandbox:
             env=sandbox_environment(), stdin=subprocess.DEVNULL, preexec_fn=self.cgroup.enter)
         listener.close()
         atexit.register(self.stop)
-        self._request({"op": "ping"}, timeout=300)  # the server imports torch first
+        answer = self._request({"op": "ping"}, timeout=300)  # the server imports torch first
+        if "error" in answer:
+            self.stop()
+            raise RuntimeError(f"Refusing to run student code: {answer['error']}")
         # The preloaded server's memory is charged to the cgroup: kernels get the limit on top.
         self.cgroup.write("memory", "memory.limit_in_bytes",
                           self.cgroup.read("memory", "memory.usage_in_bytes") + self.memory_limit)
+        self.shmem_at_start = self.cgroup.shmem()
+        self.kernel_memory_after_reset = self.cgroup.kernel_memory()
 
     def reset(self):
-        """Kill every process in the sandbox but the server, empty its /tmp; what went
-        wrong, or None if done."""
+        """Kill every process in the sandbox but the server, empty every writable folder;
+        what went wrong, or None if done (see ``convcourse.warm._reset_sandbox``)."""
         if self.process.poll() is not None:
             return f"its server exited with status {self.process.returncode}"
         try:
             answer = self._request({"op": "reset"})
         except (OSError, RuntimeError, ValueError) as error:
             return f"its server did not answer the reset ({type(error).__name__}: {error})"
-        if answer.get("reset") is not True:
-            return f"the reset left {', '.join(answer.get('left', [])) or 'something'}"
-        return None
+        left = answer.get("left", []) if answer.get("reset") is True else \
+            answer.get("left") or ["something"]
+        left = left + self._memory_held()
+        return f"the reset left {', '.join(left)}" if left else None
+
+    def _memory_held(self, timeout=5):
+        """The memory that the last kernels left charged to the sandbox, once Linux has
+        freed their namespaces (it frees an IPC namespace, its System V segments and message
+        queues, a moment after its last process: 0.1-0.6 s here), or after ``timeout``.
+
+        Shared memory (tmpfs files, System V segments) is compared with the server's at the
+        start; kernel memory (message queues, semaphores, and caches of file names that Linux
+        reclaims when it needs) with the level after the last reset that left nothing."""
+        deadline = time.monotonic() + timeout
+        while True:
+            shared, kernel = self.cgroup.shmem(), self.cgroup.kernel_memory()
+            held = []
+            if shared > self.shmem_at_start + SHMEM_SLACK:
+                held.append(f"{(shared - self.shmem_at_start) / 2 ** 20:.0f} MiB of shared memory")
+            if kernel > self.kernel_memory_after_reset + KERNEL_MEMORY_SLACK:
+                held.append(f"{(kernel - self.kernel_memory_after_reset) / 2 ** 20:.0f} MiB of "
+                            "kernel memory")
+            if not held:
+                self.kernel_memory_after_reset = kernel
+                return []
+            if time.monotonic() > deadline:
+                return held
+            time.sleep(0.005)
 
     def _request(self, request, timeout=ANSWER_TIMEOUT):
         return warm.ask(self.socket_path, request, timeout)

@@ -17,8 +17,10 @@ import atexit
 import gc
 import json
 import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -48,14 +50,23 @@ def serve(listener, sandboxed=False):
     Requests are JSON lines: ``{"op": "fork", "args", "cwd", "env"}`` forks a kernel and
     answers its pid, then "ready" once its sockets are bound; ``{"op": "ping"}`` answers
     once the imports are done; in a sandbox (``convcourse.sandbox``), ``{"op": "reset"}``
-    kills every other process of the sandbox and empties /tmp before the next kernel.
+    kills every other process of the sandbox and empties its writable folders before the
+    next kernel, and each kernel first enters namespaces of its own (``isolate_kernel``).
+    Where they cannot be made, every request is answered ``{"error": why}``.
     """
     import importlib
     # Graders run one kernel per core: more OpenMP threads would only spin against the other
     # workers' kernels (a third of a kernel's CPU time here). Set before torch is imported.
     os.environ["OMP_NUM_THREADS"] = "1"
+    isolate = None
     if sandboxed:
         _protect_from_kernels()
+        from convcourse.sandbox import isolate_kernel as isolate
+        refusal = _try_in_child(isolate)
+        if refusal:  # say why to whoever asks, rather than start kernels that die at once
+            _refuse_forever(listener, "the sandbox cannot give each kernel namespaces of its "
+                            f"own ({refusal}): allow nested user namespaces (the sysctl "
+                            "user.max_user_namespaces, or an AppArmor restriction)")
     for name in PRELOAD:
         importlib.import_module(name)
     _rehearse()
@@ -64,6 +75,7 @@ def serve(listener, sandboxed=False):
     gc.collect()
     gc.freeze()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped without waiting
+    mounts = _mount_points()  # the sandbox as bubblewrap built it
     while True:
         connection, _ = listener.accept()
         with connection:
@@ -74,11 +86,11 @@ def serve(listener, sandboxed=False):
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
-                    _become_kernel(request, connection, server)  # never returns
+                    _become_kernel(request, connection, server, isolate)  # never returns
                 answer = {"pid": pid}
             elif op == "reset" and sandboxed:
                 try:
-                    left = _reset_sandbox()
+                    left = _reset_sandbox(mounts)
                 except Exception as error:  # say so: the grader builds a new sandbox
                     left = [f"an error ({type(error).__name__}: {error})"]
                 answer = {"reset": not left, "left": left}
@@ -107,45 +119,142 @@ def _die_with(parent):
         os._exit(1)
 
 
+def _first_to_go_when_memory_runs_out():
+    """Make this process (a kernel, and what it starts) the first that the out-of-memory
+    killer picks, before its fork server: a sandbox's server is its pid 1, and the whole
+    sandbox would go with it. Raising one's own score needs no privilege; lowering it does."""
+    with open("/proc/self/oom_score_adj", "w") as score:
+        score.write("1000")
+
+
+def _try_in_child(function):
+    """Call ``function`` in a forked child; why it failed there, or None."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            function()
+        except BaseException as error:
+            os.write(write, f"{type(error).__name__}: {error}".encode()[:4000])
+        finally:
+            os._exit(0)
+    os.close(write)
+    with open(read, "rb") as pipe:
+        error = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return error or None
+
+
+def _refuse_forever(listener, reason):
+    while True:
+        connection, _ = listener.accept()
+        with connection:
+            connection.sendall(json.dumps({"error": reason}).encode() + b"\n")
+
+
 def _protect_from_kernels():
     """Not dumpable: kernels (same user) cannot trace this process or read its memory."""
     PR_SET_DUMPABLE = 4
     _prctl(PR_SET_DUMPABLE, 0)
 
 
-def _reset_sandbox():
-    """Kill every process of the sandbox but this one (pid 1) and empty /tmp; what is left
-    (processes and paths), nothing if done."""
+def _reset_sandbox(expected_mounts):
+    """Kill every process of the sandbox but this one (pid 1) and empty every writable
+    folder; what is left (processes, paths, System V IPC objects, mounts moved away from
+    ``expected_mounts``, the mount points at the start), nothing if done.
+
+    The writable folders are not a list: they are every file system mounted read-write in
+    the sandbox (from /proc/self/mountinfo), but /proc and terminals. A mount added to the
+    sandbox is emptied too. Each kernel has its own IPC namespace and /dev/shm (see
+    ``convcourse.sandbox.isolate_kernel``): they went with its processes, and the check of
+    /proc/sysvipc here shows that none was made in the sandbox's own. A kernel cannot mount
+    or unmount here, but it may rename the folders that lead to a mount in /tmp (a venv or
+    course under /tmp): the mount moves with them, so the mount points are checked too.
+    """
     if os.getpid() != 1:  # kill(-1) outside a pid namespace would kill everything we own
         raise RuntimeError("reset outside a sandbox's pid namespace")
     try:
         os.kill(-1, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    deadline = time.monotonic() + 5
+    # Killed processes go at once, unless they are many and the memory limit is full (a
+    # fork bomb): then they take seconds to leave the memory reclaim they are stuck in.
+    deadline = time.monotonic() + KILL_TIMEOUT
     while time.monotonic() < deadline and _other_processes():
         time.sleep(0.01)
+    left = [_describe_process(pid) for pid in _other_processes()]
 
     # The grader's mounts (the sandbox's own folder, and the venv or the package when they
     # live under /tmp) stay, and so do the folders on the way to them.
-    left = _empty_keeping(Path("/tmp"), _mount_points() | {os.getcwd()})
-    return [_describe_process(pid) for pid in _other_processes()] + left
+    mounts = _mounts()
+    keep = {point for point, _, _ in mounts} | {os.getcwd()}
+    for folder in _writable_folders(mounts):
+        try:
+            fs.empty(folder, keep)
+        except OSError as error:
+            left.append(f"{folder} ({error})")
+        left += fs.leftovers(folder, keep)
+    now = _mount_points()
+    if now != expected_mounts:
+        left.append(f"the sandbox's mounts changed (gone: {sorted(expected_mounts - now)}, "
+                    f"new: {sorted(now - expected_mounts)})")
+    return left + _ipc_objects()
+
+
+# Seconds the reset waits for the processes it killed to be gone.
+KILL_TIMEOUT = 30
+# File systems whose entries belong to processes or terminals: nothing to empty there.
+NOT_STORAGE = {"proc", "sysfs", "devpts"}
+
+
+def _mounts():
+    """(mount point, file system type, writable) of each mount in this mount namespace."""
+    def unescape(field):
+        return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
+
+    mounts = []
+    with open("/proc/self/mountinfo") as info:
+        for line in info:
+            fields = line.split()
+            tail = fields[fields.index("-") + 1:]  # type, source, super block options
+            writable = "rw" in fields[5].split(",") and "rw" in tail[2].split(",")
+            mounts.append((unescape(fields[4]), tail[0], writable))
+    return mounts
 
 
 def _mount_points():
     """The mount points of this process's mount namespace."""
-    with open("/proc/self/mountinfo") as info:
-        return {line.split()[4].replace("\\040", " ") for line in info}
+    return {point for point, _, _ in _mounts()}
 
 
-def _empty_keeping(directory, keep):
-    """Remove everything in ``directory`` but the paths in ``keep`` and the folders that
-    lead to them (emptied of all else), however deep (``convcourse.fs``); the paths left."""
-    try:
-        fs.empty(directory, keep)
-    except OSError as error:
-        return [f"{directory} ({error})"]
-    return fs.leftovers(directory, keep)
+def _writable_folders(mounts):
+    """Every folder a kernel could have written to: the read-write mounts that hold files.
+    Each is emptied on its own (emptying /tmp keeps the mount points in it)."""
+    folders = []
+    for point, kind, writable in mounts:
+        try:
+            is_folder = stat.S_ISDIR(os.lstat(point).st_mode)
+        except OSError:
+            continue
+        if writable and kind not in NOT_STORAGE and is_folder:
+            folders.append(point)
+    return sorted(set(folders))
+
+
+def _ipc_objects():
+    """The System V IPC objects of this IPC namespace, one description each."""
+    found = []
+    for kind, name in (("shared memory segment", "shm"), ("semaphore set", "sem"),
+                       ("message queue", "msg")):
+        try:
+            with open(f"/proc/sysvipc/{name}") as table:
+                rows = table.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        found += [f"System V {kind} (key {int(row.split()[0]) & 0xffffffff:#x}, "
+                  f"id {row.split()[1]})" for row in rows if row.strip()]
+    return found
 
 
 def _describe_process(pid):
@@ -207,15 +316,20 @@ def ask(socket_path, request, timeout=None):
         return answer
 
 
-def _become_kernel(request, connection, server):
+def _become_kernel(request, connection, server, isolate=None):
     """In the forked child: take the kernel's environment and run ipykernel's kernel app.
 
-    It dies with its fork server (``server``, by pid). Once its sockets are bound it says so
-    on ``connection``: a client that connects only then does not wait out ZeroMQ's reconnect
-    interval.
+    It dies with its fork server (``server``, by pid); in a sandbox, ``isolate`` first gives
+    it namespaces of its own. Once its sockets are bound it says so on ``connection``: a
+    client that connects only then does not wait out ZeroMQ's reconnect interval.
     """
     try:
         _die_with(server)
+        if isolate is not None:
+            isolate()
+            _die_with(server)  # again: a change of credentials may clear it
+        else:
+            _first_to_go_when_memory_runs_out()
         os.setsid()
         os.chdir(request["cwd"])
         os.environ.clear()

@@ -141,11 +141,15 @@ def test_fork_bomb_is_bounded_and_cleared_before_the_next_kernel(tmp_path):
     lines = text(bomb, 0).split("\n")
     assert lines[0].startswith("stopped:")
     assert int(lines[1]) < 512
-    # The next kernel in the same sandbox finds none of those processes, and works.
+    first = sandbox.Sandbox._instance
+    # The next kernel in the same sandbox finds none of those processes, and works. (The
+    # bomb fills the memory limit too: the out-of-memory killer takes its processes, not the
+    # sandbox's server.)
     after = run(["import os; print(sum(p.isdigit() for p in os.listdir('/proc')))",
                  "print(sum(range(10)))"], tmp_path)
     assert int(text(after, 0)) < 10  # the server, this kernel and what it started
     assert text(after, 1).strip() == "45"
+    assert sandbox.Sandbox._instance is first, sandbox.Sandbox.last_replaced
 
 
 def test_a_kernel_cannot_signal_or_trace_the_fork_server(tmp_path):
@@ -311,23 +315,24 @@ def deep(top, levels=3000, name="d" * 100):
     os.close(os.open("bottom", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
     os.fchmod(fd, 0)
     os.close(fd)
-for top in (".", "/tmp"):
+for top in (".", "/tmp", "/dev/shm"):
     deep(top)
 os.chmod("..", 0)  # the sandbox's folder itself
 print(sum(range(10)))"""
 
 SEEN = """import os
-print(sorted(os.listdir(".")), [n for n in os.listdir("/tmp") if n.startswith("d")])"""
+print(sorted(os.listdir(".")), os.listdir("/dev/shm"),
+      [n for n in os.listdir("/tmp") if n.startswith("d")])"""
 
 
-def test_deep_trees_in_the_folder_and_tmp_do_not_reach_the_next_kernel(tmp_path):
+def test_deep_trees_in_the_folder_tmp_and_dev_shm_do_not_reach_the_next_kernel(tmp_path):
     """3000 folders deep (paths far beyond PATH_MAX), some locked, a link in each: the reset
     removes them all, the same sandbox serves the next kernel, which sees none of it."""
     (tmp_path / "data.txt").write_text("the student's own file")
     assert text(run([DEEP], tmp_path), 0).strip() == "45"
     first = sandbox.Sandbox._instance
     replaced = sandbox.Sandbox.last_replaced
-    assert text(run([SEEN], tmp_path), 0).strip() == "['data.txt'] []"
+    assert text(run([SEEN], tmp_path), 0).strip() == "['data.txt'] [] []"
     assert sandbox.Sandbox._instance is first and sandbox.Sandbox.last_replaced == replaced
     assert oct(first.directory.stat().st_mode & 0o777) == "0o700"
 
@@ -339,6 +344,90 @@ def test_stopping_a_sandbox_removes_its_deep_folders(tmp_path):
     sandbox.Sandbox._instance = None
     assert not box.directory.exists() and not box.control.exists()
     assert box.cgroup.processes() == set()
+
+
+PIN = """import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+IPC_CREAT, IPC_NOWAIT = 0o1000, 0o4000
+segment = libc.shmget(0x4c4c, 400 * 2 ** 20, IPC_CREAT | 0o666)
+ctypes.memset(libc.shmat(segment, None, 0), 1, 400 * 2 ** 20)  # 400 MiB, touched
+semaphores = libc.semget(0x4c4d, 8, IPC_CREAT | 0o666)
+queue = libc.msgget(0x4c4e, IPC_CREAT | 0o666)
+class Message(ctypes.Structure):
+    _fields_ = [("mtype", ctypes.c_long), ("mtext", ctypes.c_char * 8192)]
+for _ in range(2):
+    libc.msgsnd(queue, ctypes.byref(Message(1, b"x" * 8192)), 8192, IPC_NOWAIT)
+mq = libc.mq_open(b"/convcourse-left", os.O_CREAT | os.O_RDWR, 0o666, None)
+with open("/dev/shm/pinned", "wb") as out:  # with the segment, 1.4 GiB of the 2 GiB limit
+    for _ in range(1000):
+        out.write(b"\\1" * 2 ** 20)
+os.close(os.open("/dev/shm/convcourse-left", os.O_CREAT | os.O_RDWR, 0o666))
+rows = [len(open(f"/proc/sysvipc/{t}").read().splitlines()) - 1 for t in ("shm", "sem", "msg")]
+print(min(segment, semaphores, queue, mq) >= 0, rows, sorted(os.listdir("/dev/shm")))"""
+
+FIND = """import ctypes, os, torch
+libc = ctypes.CDLL(None, use_errno=True)
+def why(result):
+    return os.strerror(ctypes.get_errno()) if result == -1 else result
+print([len(open(f"/proc/sysvipc/{t}").read().splitlines()) - 1 for t in ("shm", "sem", "msg")],
+      why(libc.shmget(0x4c4c, 0, 0)), why(libc.semget(0x4c4d, 0, 0)), why(libc.msgget(0x4c4e, 0)),
+      why(libc.mq_open(b"/convcourse-left", os.O_RDONLY)), os.listdir("/dev/shm"))
+print(int(torch.ones(2 ** 28).sum()))  # 1 GiB: there is room again"""
+
+GONE = "No such file or directory"
+
+
+def test_ipc_objects_and_shared_memory_do_not_reach_the_next_kernel(tmp_path):
+    """A kernel pins 1.4 GiB of the 2 GiB limit in /dev/shm files and a System V segment,
+    and leaves a semaphore set, a message queue and a POSIX message queue: each kernel has
+    its own IPC namespace and /dev/shm, so the next kernel finds none, by table, key or name,
+    and has its whole memory limit."""
+    first = run([PIN], tmp_path, timeout=120)
+    assert text(first, 0).strip() == \
+        "True [1, 1, 1] ['convcourse-left', 'pinned']", text(first, 0)
+    box = sandbox.Sandbox._instance
+    replaced = sandbox.Sandbox.last_replaced
+    after = run([FIND], tmp_path, timeout=120)
+    assert text(after, 0).strip().split("\n") == [
+        f"[0, 0, 0] {GONE} {GONE} {GONE} {GONE} []", str(2 ** 28)]
+    assert sandbox.Sandbox._instance is box and sandbox.Sandbox.last_replaced == replaced
+    assert box.cgroup.shmem() < box.shmem_at_start + sandbox.SHMEM_SLACK
+
+
+def test_kernels_get_namespaces_of_their_own_and_no_capability(tmp_path):
+    nb = run(["import os\n"
+              "print(os.readlink('/proc/self/ns/ipc'), os.readlink('/proc/self/ns/user'), "
+              "open('/proc/self/uid_map').read().split())\n"
+              "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')])\n"
+              "print([l.split()[4] for l in open('/proc/self/mountinfo') "
+              "if l.split()[5].split(',')[0] == 'rw' "
+              "and l.split(' - ')[1].split()[0] not in ('proc', 'devpts', 'devtmpfs')])"],
+             tmp_path)
+    namespaces, capabilities, writable = text(nb, 0).strip().split("\n")
+    ipc, user, uid_map = namespaces.split(" ", 2)
+    box = sandbox.Sandbox._instance
+    server = psutil.Process(box.process.pid).children()[0].pid  # bubblewrap's child, pid 1
+    assert ipc != os.readlink(f"/proc/{server}/ns/ipc")
+    assert user != os.readlink(f"/proc/{server}/ns/user")
+    assert eval(uid_map) == ["1000", "1000", "1"]  # itself, nobody else
+    assert set(eval(capabilities)) == {"0000000000000000"}
+    # Writable: /tmp and the sandbox's folder (the reset empties both) and /dev/shm (its own).
+    assert sorted(eval(writable)) == sorted(["/tmp", str(box.directory), "/dev/shm"])
+
+
+def test_the_reset_reports_ipc_objects_left_in_the_sandboxs_namespace(tmp_path):
+    """A kernel cannot reach the sandbox's own IPC namespace: check the check, in a process
+    isolated as kernels are (here, outside bubblewrap)."""
+    code = ("import ctypes\n"
+            "from convcourse import sandbox, warm\n"
+            "sandbox.isolate_kernel()\n"
+            "assert warm._ipc_objects() == []\n"
+            "ctypes.CDLL(None).shmget(0x4c4f, 4096, 0o1000 | 0o600)\n"
+            "print(warm._ipc_objects())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == \
+        "['System V shared memory segment (key 0x4c4f, id 0)']", result.stderr
 
 
 GRADER = """
@@ -390,3 +479,43 @@ def test_a_submission_folder_too_deep_to_copy_fails_alone(tmp_path):
         run(["print(1)"], deep)
     (tmp_path / "honest").mkdir()
     assert text(run(["print(2)"], tmp_path / "honest"), 0) == "2\n"
+
+
+def test_a_kernel_that_moves_the_folders_leading_to_a_graders_mount_gets_a_new_sandbox(
+        tmp_path, monkeypatch):
+    """A venv or course under /tmp is mounted at the same path in the sandbox's /tmp; the
+    folders leading to it are the sandbox's, and a kernel may rename them (the mount moves
+    with them): the next kernel would not find the venv. The reset sees the mounts changed."""
+    extra = tmp_path / "course" / ".venv"
+    extra.mkdir(parents=True)
+    (extra / "python").write_text("the grader's")
+    monkeypatch.setattr(sandbox, "readonly_paths",
+                        lambda real=sandbox.readonly_paths: real() + [str(extra)])
+    if sandbox.Sandbox._instance is not None:
+        sandbox.Sandbox._instance.stop()
+    sandbox.Sandbox._instance = None
+    top = str(extra).split("/")[2]  # /tmp/<top>/...
+    moved = run([f"import os\nos.rename('/tmp/{top}', '/tmp/moved')\n"
+                 f"print(os.path.exists({str(extra / 'python')!r}))"], tmp_path / "course")
+    assert text(moved, 0).strip() == "False"
+    first = sandbox.Sandbox._instance
+    after = run([f"import os\nprint(open({str(extra / 'python')!r}).read())"], tmp_path)
+    assert text(after, 0).strip() == "the grader's"
+    assert sandbox.Sandbox._instance is not first
+    assert "the sandbox's mounts changed" in sandbox.Sandbox.last_replaced
+    sandbox.Sandbox._instance.stop()
+    sandbox.Sandbox._instance = None
+
+
+def test_where_kernels_cannot_have_namespaces_of_their_own_grading_refuses(monkeypatch):
+    """Without nested user namespaces (here bubblewrap's --disable-userns; elsewhere a
+    sysctl or an AppArmor rule), a kernel could not get its own IPC namespace and /dev/shm:
+    the server says so at once (before importing torch), and no kernel starts."""
+    real = sandbox.bwrap_command
+    monkeypatch.setattr(sandbox, "bwrap_command",
+                        lambda *a: ["bwrap", "--disable-userns"] + real(*a)[1:])
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="Refusing to run student code: the sandbox cannot "
+                                           "give each kernel namespaces of its own"):
+        sandbox.Sandbox("2G", 64)
+    assert time.monotonic() - start < 30

@@ -115,14 +115,28 @@ def test_a_sandbox_reset_empties_tmp_but_keeps_the_graders_mounts(tmp_path):
     (tmp_path / "course" / "planted.py").write_text("left by a kernel")
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "link").symlink_to(venv)
-    assert warm._empty_keeping(tmp_path, {str(venv)}) == []
+    assert fs.empty(tmp_path, {str(venv)}) == []
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
         "course", "course/.venv", "course/.venv/bin", "course/.venv/bin/python"]
     assert (venv / "bin" / "python").read_text() == "kept"
+    assert fs.leftovers(tmp_path, {str(venv)}) == []
 
 
 def test_the_mount_points_include_the_root():
     assert "/" in warm._mount_points()
+
+
+def test_the_reset_empties_every_writable_mount_not_a_list(tmp_path):
+    """What the reset empties comes from the mount table: any read-write file system but
+    /proc and terminals, and not a mounted file (/dev/null)."""
+    for name in ("tmp", "work", "ro", "proc", "pts"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "null").write_text("")
+    mounts = [(str(tmp_path / "tmp"), "tmpfs", True), (str(tmp_path / "work"), "ext4", True),
+              (str(tmp_path / "ro"), "ext4", False), (str(tmp_path / "proc"), "proc", True),
+              (str(tmp_path / "pts"), "devpts", True), (str(tmp_path / "null"), "devtmpfs", True),
+              (str(tmp_path / "missing"), "tmpfs", True)]
+    assert warm._writable_folders(mounts) == [str(tmp_path / "tmp"), str(tmp_path / "work")]
 
 
 # ---- removing what kernels leave: fs.py ------------------------------------------------------
@@ -258,3 +272,10 @@ def test_a_kernel_whose_server_died_before_it_could_watch_it_exits(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], check=True)
     time.sleep(1.5)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failure_in_the_child_is_reported():
+    def fail():
+        raise OSError(1, "unshare: Operation not permitted")
+    assert warm._try_in_child(fail) == "PermissionError: [Errno 1] unshare: Operation not permitted"
+    assert warm._try_in_child(lambda: None) is None
