@@ -12,6 +12,8 @@ writable again (its owner may do that; root needs not).
 import errno
 import os
 import stat
+import tempfile
+from pathlib import Path
 
 MAX_OPEN = 16
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -200,3 +202,12 @@ def leftovers(path, keep=()):
             elif entry not in keep:
                 found.append(entry)
     return found
+
+
+def remove_stale(prefix):
+    """Remove the folders ``<prefix><pid>-...`` in the temporary folder whose process is
+    gone: those of grading processes killed before they could remove their own."""
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        owner = path.name[len(prefix):].split("-")[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            remove_tree(path)

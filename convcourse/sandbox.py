@@ -237,17 +237,10 @@ def _check_size(directory, limit):
                                "copied into the sandbox")
 
 
-def _pid_alive(text):
-    return text.isdigit() and os.path.exists(f"/proc/{text}")
-
-
 def remove_stale_folders():
     """Remove the sandbox folders of grading processes that were killed before removing
     theirs (``convcourse-sandbox-<pid>-...`` in the temporary folder)."""
-    for path in Path(tempfile.gettempdir()).glob("convcourse-sandbox-*-*"):
-        owner = path.name.split("-")[2]
-        if owner.isdigit() and not _pid_alive(owner):
-            fs.remove_tree(path)
+    fs.remove_stale("convcourse-sandbox-")
 
 
 class Cgroup:

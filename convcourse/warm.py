@@ -366,7 +366,8 @@ class ForkServer:
             return cls._instance
 
     def __init__(self):
-        self.directory = tempfile.mkdtemp(prefix="convcourse-warm-")
+        fs.remove_stale("convcourse-warm-")  # the folders of killed grading processes
+        self.directory = tempfile.mkdtemp(prefix=f"convcourse-warm-{os.getpid()}-")
         self.socket_path = os.path.join(self.directory, "fork.sock")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "convcourse.warm", "serve", self.socket_path,

@@ -216,7 +216,7 @@ box = sandbox.Sandbox._instance
 print(json.dumps({"kernel": km.provisioner.pid,
                   "server": (box or warm.ForkServer._instance).process.pid,
                   "cgroup": str(box.cgroup.paths["pids"]) if box else None,
-                  "directory": str(box.directory) if box else None}), flush=True)
+                  "directory": str((box or warm.ForkServer._instance).directory)}), flush=True)
 time.sleep(600)
 """
 
@@ -257,6 +257,8 @@ def test_no_warm_kernel_outlives_its_fork_server_or_grader(tmp_path, killed):
     finally:
         grader.kill()
         grader.wait()
+    fs.remove_stale("convcourse-warm-")  # as the next grading process does
+    assert not os.path.exists(pids["directory"])
 
 
 def test_a_kernel_whose_server_died_before_it_could_watch_it_exits(tmp_path):
