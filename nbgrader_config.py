@@ -54,6 +54,8 @@ if os.environ.get("CONVCOURSE_GRADE_FIGURES") != "1":
     c.Execute.extra_arguments = ["--InlineBackend.figure_formats=[]"]
 # Wall time for a whole notebook; cells after it fail.
 c.GuardedExecute.notebook_timeout = int(os.environ.get("CONVCOURSE_NOTEBOOK_TIMEOUT", "600"))
+# Seconds an interrupted kernel has to answer again before its notebook stops.
+c.GuardedExecute.interrupt_grace = int(os.environ.get("CONVCOURSE_INTERRUPT_GRACE", "10"))
 
 # Release notebooks: nbgrader's standard stub in place of each solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -37,9 +37,11 @@ def course_env(db_url=None):
     env.pop("CONVCOURSE_DB_URL", None)
     if db_url:
         env["CONVCOURSE_DB_URL"] = db_url
-    # Looping sample submissions wait this long per cell; kernels are warm (torch and d2l
-    # imported), so no honest cell comes near it.
-    env["CONVCOURSE_CELL_TIMEOUT"] = "10"
+    # Looping sample submissions wait this long per cell, and an interrupted kernel this
+    # long to answer; kernels are warm (torch and d2l imported), so no honest cell or test
+    # cell comes near it (the slowest take well under a second).
+    env["CONVCOURSE_CELL_TIMEOUT"] = "5"
+    env["CONVCOURSE_INTERRUPT_GRACE"] = "3"
     return env
 
 
