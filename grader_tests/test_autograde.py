@@ -12,7 +12,7 @@ from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, nbgrader
 from convcourse import sample_class
-from convcourse.notebooks import read, points_per_test_cell
+from convcourse.notebooks import is_test, read, points_per_test_cell
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 
@@ -88,6 +88,20 @@ def test_no_autograded_notebook_keeps_active_content(gradebook, released_course)
                 data = output.get("data", {})
                 assert not {"application/javascript", "image/svg+xml"} & set(data), notebook
                 assert not active_content(data.get("text/html", "")), notebook
+
+
+def test_test_cells_show_only_the_graders_words(gradebook, released_course):
+    """Whatever a kernel prints or displays while test cells are judged never reaches them:
+    a test cell's outputs are the test's own prints, the grader's list, its CheckFailed."""
+    for notebook in (released_course / "autograded").glob("*/*/*.ipynb"):
+        for cell in read(notebook).cells:
+            if not is_test(cell):
+                continue
+            kinds = [(o.output_type, o.get("name") or o.get("ename")) for o in cell.outputs]
+            assert set(kinds) <= {("stream", "stdout"), ("error", "CheckFailed")}, notebook
+            assert "Grader's checks:" in cell.outputs[-1 - (kinds[-1][0] == "error")].text
+            text = "".join(o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
+            assert "SEEN:" not in text and "IN:" not in text, notebook  # the leak attempts
 
 
 def test_a_flood_of_output_is_capped(gradebook, released_course):
