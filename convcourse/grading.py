@@ -16,9 +16,11 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
 - ``HideTracebacks`` (feedback): errors in test cells show only their message (test cells'
   errors are the grader's own; this keeps feedback that way for notebooks graded before).
 """
+import asyncio
 import time
 
 from nbclient import NotebookClient
+from nbclient.util import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -183,10 +185,29 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             self._stop(cell, "The kernel died while this cell ran (did the code exit the "
                              "process or run out of memory?); later cells could not run.")
-        except (CellTimeoutError, KernelStopped):
+        except CellTimeoutError:
+            # nbclient raises it when the cell's output stops short of its end on IOPub
+            # (a message over the client's limit is refused, and what follows it is lost).
+            self._output_lost(cell)
+        except KernelStopped:
             self._stop(cell, "This cell ran past the time limit and the kernel did not stop "
                              "when interrupted; later cells could not run.")
         return cell, resources
+
+    def _output_lost(self, cell):
+        """The cell's output did not arrive whole: it fails, and the notebook goes on if the
+        kernel still answers."""
+        try:
+            run_sync(self.reconnect)()
+            self._check_responsive()
+        except KernelStopped:
+            self._stop(cell, "This cell's output stopped short and the kernel no longer "
+                             "answers; later cells could not run.")
+            return
+        cell.outputs.append(error_output(
+            "OutputLost", "Part of this cell's output never reached the grader (a single "
+                          f"output over {BoundedKernelClient.MAX_MESSAGE_BYTES // 2 ** 20} MiB "
+                          "is refused)."))
 
     def _explain_timeout(self, cell):
         """nbclient's timeout leaves a bare KeyboardInterrupt and CellTimeoutError: say why."""
@@ -197,6 +218,19 @@ class GuardedExecute(Execute):
                 output.evalue = (f"This cell ran longer than the time limit of {self.timeout} s "
                                  "and was stopped.")
                 output.traceback = [f"CellTimeoutError: {output.evalue}"]
+
+    async def reconnect(self):
+        """A new IOPub channel to the kernel. ZeroMQ drops a connection that brings a message
+        over the client's limit, and the old channel stays silent after it."""
+        self.kc.iopub_channel.stop()
+        self.kc._iopub_channel = None  # jupyter_client makes a new one on first use
+        self.kc.iopub_channel.start()
+        try:  # ipykernel greets each new subscription: from then on nothing is missed
+            while (await asyncio.wait_for(self.kc.iopub_channel.get_msg(),
+                                          self.interrupt_grace))["msg_type"] != "iopub_welcome":
+                pass
+        except asyncio.TimeoutError as error:
+            raise KernelStopped() from error
 
     def _stop(self, cell, reason):
         self.log.error("Stopping execution: %s", reason)

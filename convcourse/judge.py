@@ -113,6 +113,9 @@ class KernelCalls:
         self.log.warning("A test call ran past %s s: interrupting the kernel", self.cell_timeout)
         await ensure_async(self.client.km.interrupt_kernel())
         _, finished = await self._results(msg_id, monotonic() + self.interrupt_grace)
+        if not finished and await self._answers_after_reconnecting():
+            return {"kind": "no result", "reason": "sent no result to the grader (its output "
+                                                  "never arrived whole, or it ran too long)."}
         if not finished:
             self._stop("the kernel ran past the time limit in an earlier check and did not "
                        "stop when interrupted.")
@@ -144,6 +147,17 @@ class KernelCalls:
                 record = content.get("data", {}).get(calls.MIME)
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
                 return record, True
+
+    async def _answers_after_reconnecting(self):
+        """Whether the kernel answers a no-op on new channels (a refused message leaves
+        IOPub silent, so a finished call can look like one still running)."""
+        try:
+            await self.client.reconnect()
+        except Exception:
+            return False
+        msg_id = self.client.kc.execute("", silent=True, store_history=False)
+        _, finished = await self._results(msg_id, monotonic() + self.interrupt_grace)
+        return finished
 
     def _stop(self, reason):
         if not self.stopped:
