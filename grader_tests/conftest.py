@@ -29,6 +29,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.grading)
 
 
+def stop_grading_servers():
+    """Stop this test process's sandbox and warm fork server, and so their kernels."""
+    from convcourse import sandbox, warm
+    if sandbox.Sandbox._instance is not None:
+        sandbox.Sandbox._instance.stop()
+        sandbox.Sandbox._instance = None
+    if warm.ForkServer._instance is not None:
+        warm.ForkServer._instance.stop()
+        warm.ForkServer._instance = None
+
+
 def course_env(db_url=None):
     """The environment course commands run with: the venv's bin/ on PATH (nbgrader runs
     alembic from it), the course copy's own SQLite gradebook unless ``db_url`` says."""

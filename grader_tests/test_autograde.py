@@ -11,6 +11,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, nbgrader
+from test_sanitize import active_content
 from convcourse import sample_class
 from convcourse.notebooks import is_test, read, points_per_test_cell
 
@@ -62,21 +63,6 @@ def test_notes_code_full_untouched_zero_hardcoded_less(gradebook, assignment):
     assert total["notes_code"] == full
     assert total["untouched"] == 0
     assert total["hardcoded"] < full
-
-
-def active_content(html):
-    """Script elements and event-handler attributes in an HTML fragment."""
-    class Finder(HTMLParser):
-        found = []
-
-        def handle_starttag(self, tag, attrs):
-            if tag in ("script", "iframe", "object", "embed") or \
-                    any(name.startswith("on") for name, _ in attrs):
-                self.found.append(tag)
-    finder = Finder()
-    finder.found = []
-    finder.feed(html)
-    return finder.found
 
 
 def test_no_autograded_notebook_keeps_active_content(gradebook, released_course):

@@ -19,6 +19,7 @@ import psutil
 import pytest
 from nbclient import NotebookClient
 
+from conftest import stop_grading_servers
 from convcourse import sandbox, warm
 from convcourse.grading import GuardedExecute
 
@@ -43,12 +44,7 @@ def text(nb, index):
 def servers_stopped_after_the_module():
     """This process's sandbox and fork server (and so their kernels) end with the module."""
     yield
-    if sandbox.Sandbox._instance is not None:
-        sandbox.Sandbox._instance.stop()
-        sandbox.Sandbox._instance = None
-    if warm.ForkServer._instance is not None:
-        warm.ForkServer._instance.stop()
-        warm.ForkServer._instance = None
+    stop_grading_servers()
 
 
 def test_ci_has_a_sandbox():

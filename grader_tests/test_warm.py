@@ -16,6 +16,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
+from conftest import stop_grading_servers
 from convcourse import fs, warm
 from convcourse.warm import KERNEL_NAME, PromptKernelClient
 
@@ -24,9 +25,7 @@ from convcourse.warm import KERNEL_NAME, PromptKernelClient
 def fork_server_stopped_after_the_module():
     """This process's fork server (and so its kernels) ends with the module's tests."""
     yield
-    if warm.ForkServer._instance is not None:
-        warm.ForkServer._instance.stop()
-        warm.ForkServer._instance = None
+    stop_grading_servers()
 
 
 def run(*sources, timeout=30):
