@@ -153,8 +153,8 @@ def _observation(got, what):
     (an exception, a time limit) fails the check here."""
     if _made is not None:
         _made.append(what)
-    if not isinstance(got, Reported):
-        return observe(got), True
+    if not isinstance(got, Reported):  # in the student's notebook: observed here
+        got = Reported(observe(got))
     record, detailed = got.record, got.detailed
     kind = record["kind"]
     if kind == "error":
@@ -168,14 +168,6 @@ def _observation(got, what):
         raise CheckFailed(f"{what}: the grader could not read what the function returned "
                           "(the kernel sent a malformed result).")
     return record, detailed
-
-
-def _values(record):
-    values = record["values"]
-    if isinstance(values, str):  # observed here, not yet decoded
-        data = base64.b64decode(values)
-        values = torch.frombuffer(bytearray(data), dtype=torch.float64).reshape(record["shape"])
-    return values
 
 
 def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
@@ -196,7 +188,7 @@ def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
     if not record["floating"]:
         raise CheckFailed(
             f"{what} should be a floating-point tensor, got {_describe(record, detailed)}.")
-    got = _values(record)
+    got = record["values"]
     if got is None:
         raise CheckFailed(f"{what} is too large to check.")
     scale = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0

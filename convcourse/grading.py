@@ -19,22 +19,18 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
 import asyncio
 import time
 
+import zmq
 from nbclient import NotebookClient
-from nbclient.util import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-import zmq
 from traitlets import Integer
 
 from convcourse import judge
-from convcourse.warm import PromptKernelClient
 from convcourse.notebooks import (error_output, is_solution, is_test, nbgrader_meta,
                                   stream_output)
-
-
-def _has_error(cell):
-    return any(o.output_type == "error" for o in cell.get("outputs", []))
+from convcourse.warm import PromptKernelClient
 
 
 class RestoreCellRoles(NbGraderPreprocessor):
@@ -90,8 +86,9 @@ def _size(value):
 
 class BoundedKernelClient(PromptKernelClient):
     """The grading kernels' client: a message larger than ``MAX_MESSAGE_BYTES`` never reaches
-    the grader's memory. ZeroMQ drops the connection of a peer that sends one (and connects
-    again), so the flooding cell loses its output and times out; nobody else is affected."""
+    the grader's memory. ZeroMQ drops the connection of a peer that sends one, and that
+    channel stays silent: ``GuardedExecute.reconnect`` opens a new one, and the cell or
+    check whose output was lost fails; nobody else is affected."""
 
     MAX_MESSAGE_BYTES = 64 * 2 ** 20
 
