@@ -31,6 +31,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 _api = None  # the worker process's NbGraderAPI
+MAX_WALKED_DEPTH = 64
 _started = None  # where the worker says which submission it begins
 
 
@@ -144,8 +145,12 @@ def already_graded(course_root, gradebook, assignment, student):
     submitted = Path(course_root, "submitted", student, assignment)
     if submitted.parent.is_symlink() or submitted.is_symlink() or not submitted.is_dir():
         return False  # graded again, and refused with its reason
-    newest = 0
+    newest, base = 0, str(submitted).count(os.sep)
     for folder, folders, files in os.walk(submitted):  # never into a linked folder
+        if folder.count(os.sep) - base > MAX_WALKED_DEPTH:
+            # os.walk recurses: a deep tree would raise RecursionError and stop the batch.
+            # A folder this deep is refused when graded, with its reason.
+            return False
         for name in folders + files:
             newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
     return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))

@@ -1,4 +1,5 @@
 """The batch grader: parallel, warm, and giving exactly the grades of `nbgrader autograde`."""
+import os
 import shutil
 import sys
 
@@ -136,3 +137,24 @@ def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(unsan
     assert result.returncode == 1
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
     assert failed == [f"FAILED {ASSIGNMENTS[0]} kills_its_worker: the grading worker died"]
+
+
+def test_a_submission_folder_too_deep_to_walk_is_graded_again_not_a_crash(tmp_path):
+    """os.walk recurses: a submitted tree 1500 folders deep once raised RecursionError while
+    the batch looked for what was already graded, stopping it for the whole class."""
+    from convcourse.batch import already_graded
+    (tmp_path / "autograded" / "s" / "a").mkdir(parents=True)
+    (tmp_path / "autograded" / "s" / "a" / "a.ipynb").write_text("{}")
+    (tmp_path / "submitted" / "s" / "a").mkdir(parents=True)
+    folder = os.open(tmp_path / "submitted" / "s" / "a", os.O_RDONLY)
+    for _ in range(1500):
+        os.mkdir("d", dir_fd=folder)
+        inner = os.open("d", os.O_RDONLY, dir_fd=folder)
+        os.close(folder)
+        folder = inner
+    os.close(folder)
+
+    class Graded:
+        def find_submission(self, assignment, student):
+            return True
+    assert already_graded(tmp_path, Graded(), "a", "s") is False
