@@ -146,3 +146,44 @@ def no_process_left_behind():
     while (left := _started_by_tests(mark)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, "processes the tests started are still running:\n" + "\n".join(left)
+
+
+# Deeper than this below pytest's temporary root, a folder is a test's deep tree (a submission
+# or a kernel made it): pytest's own cleanup would recurse into it.
+PRUNE_DEPTH = 30
+
+
+def _prune_deep_folders(top):
+    """Remove, with convcourse.fs (no recursion, no long path), every folder PRUNE_DEPTH
+    levels below ``top``."""
+    from convcourse import fs
+    todo = [(str(top), 0)]
+    while todo:
+        folder, depth = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if depth + 1 >= PRUNE_DEPTH:
+                    fs.remove_tree(entry.path)
+                else:
+                    todo.append((entry.path, depth + 1))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    """pytest removes the temporary folders of runs older than the last three (and the
+    "garbage-*" ones a failed removal left) with shutil.rmtree, which recurses: a tree
+    thousands of folders deep, as the tests of deep submissions make, raised RecursionError
+    there and made a run whose tests all passed exit with 1 (and every later run too).
+    Before pytest's cleanup, prune such trees in every run's folder under pytest's root."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    basetemp = getattr(factory, "_basetemp", None)
+    if basetemp is None or factory._given_basetemp is not None:
+        return  # no tmp_path this session, or the user's own --basetemp (pytest keeps it)
+    for run in basetemp.parent.iterdir():
+        if run.is_dir() and not run.is_symlink() and \
+                (run.name.startswith("garbage-") or run.name.startswith("pytest-")):
+            _prune_deep_folders(run)
