@@ -1,7 +1,10 @@
 # The course's commands, named after the steps of the nbgrader pipeline.
 # Every target that needs Python first makes sure .venv is installed and up to date.
 
-PYTHON ?= python3.11
+# The venv's python is a link to this interpreter, so every user of the course must be able
+# to run it: Debian's /usr/bin/python3.11 is, a python3.11 under root's home (pyenv, mode
+# 700) is not. PYTHON=... overrides.
+PYTHON ?= $(or $(wildcard /usr/bin/python3.11),python3.11)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 # nbgrader runs alembic from PATH when it creates a gradebook: the venv's bin/ goes first.
@@ -88,25 +91,30 @@ demo: clean release collect-sample autograde feedback export table report
 	@echo "Autograded notebooks: autograded/  Feedback: feedback/  Grades: grades.csv"
 	@echo "Instructor report: reports/report.png, reports/test_cells.csv, reports/scores.csv"
 
-# Grading runs student code in a bubblewrap sandbox (convcourse/sandbox.py): install
-# bubblewrap when it is missing (as root), or say how.
+# Debian packages the tests and grading need. Present: nothing to do (no apt call). Missing:
+# root (CI) installs them with apt and, should apt fail, goes on with a warning as before;
+# anyone else stops with the one line to hand an administrator, not apt's permission errors.
+# $(call apt_install,WHAT,PACKAGES,FAILED) is the shell command for the missing case.
+apt_install = if [ "$$(id -u)" != 0 ]; then \
+	  echo "$(1) is not installed: ask an administrator to run 'apt-get install $(2)'." >&2; \
+	  exit 1; fi; \
+	apt-get update -qq && apt-get install -y -qq $(2) || \
+	  echo "$(1) is not installed and cannot be installed here: $(3)."
+
+# Grading runs student code in a bubblewrap sandbox (convcourse/sandbox.py).
 bubblewrap:
-	@command -v bwrap >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq bubblewrap; } || \
-	  echo "bubblewrap is not installed and cannot be installed here: grading will refuse to run."
+	@command -v bwrap >/dev/null || { \
+	  $(call apt_install,bubblewrap,bubblewrap,grading will refuse to run); }
 
-# The gradebook tests start a throwaway PostgreSQL server: install it when it is missing.
+# The gradebook tests start a throwaway PostgreSQL server (grader_tests/postgres.py).
 postgresql:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq postgresql; } || \
-	  echo "PostgreSQL is not installed and cannot be installed here: its tests will be skipped."
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  $(call apt_install,PostgreSQL,postgresql,its tests will be skipped); }
 
-# The browser test (grader_tests/test_browser.py) drives headless Chromium through its driver:
-# install both when they are missing.
+# The browser test (grader_tests/test_browser.py) drives headless Chromium through its driver.
 chromium:
-	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || \
-	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
-	  echo "Chromium is not installed and cannot be installed here: the browser test will be skipped."
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
+	  $(call apt_install,Chromium,chromium chromium-driver,the browser test will be skipped); }
 
 test: install postgresql bubblewrap chromium
 	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
