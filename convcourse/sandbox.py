@@ -16,8 +16,10 @@ Inside the sandbox:
   no capability (``isolate_kernel``): its shared memory and IPC objects die with it;
 - there is no network, only a loopback of its own: the kernel talks to the grader over
   ZeroMQ IPC sockets in the sandbox's directory;
-- a cgroup caps memory (``memory_limit`` beyond what the preloaded fork server holds) and
-  the number of processes and threads (``max_processes``);
+- memory (``memory_limit`` beyond what the preloaded fork server holds) and processes and
+  threads (``max_processes``) are capped by the best the machine offers: a cgroup v2 (as
+  root, or delegated to an ordinary user), a cgroup v1 as root, else rlimits on each kernel
+  (``convcourse.limits``; the log says which);
 - before each kernel, the server kills every other process in the sandbox and empties
   every writable mount (``convcourse.warm._reset_sandbox``), the grader waits until the
   last kernels' shared memory is freed, and the submission's folder is copied afresh:
@@ -25,13 +27,20 @@ Inside the sandbox:
   dumpable, so a kernel can neither signal nor trace it; the socket that asks it for
   kernels is not in the sandbox. Killing the grading process kills the whole sandbox.
 
+The sandbox needs no privilege: an ordinary user builds it with user namespaces. The
+server imports the very ``convcourse`` package that the grader imported (from a copy of the
+course too), with the venv's interpreter by a path that the sandbox shows (a venv reached
+through a symbolic link too).
+
 ``SandboxedProvisioner`` is the kernel provisioner of the kernelspec ``convcourse-sandbox``
-(installed by ``python -m convcourse.warm install``) that nbgrader_config.py selects.
-Where bubblewrap or the cgroups are missing, it refuses to start a kernel unless
-``c.SandboxedProvisioner.allow_unsandboxed = True``: then kernels are warm but unconfined.
+(installed by ``python -m convcourse.warm install``) that nbgrader_config.py selects for
+autograding. Where bubblewrap is missing or cannot make namespaces, it refuses to start a
+kernel unless ``c.SandboxedProvisioner.allow_unsandboxed = True``: then kernels are warm
+but unconfined. ``python -m convcourse.sandbox`` says what this machine allows.
 """
 import asyncio
 import atexit
+import functools
 import json
 import logging
 import os
@@ -49,11 +58,9 @@ from pathlib import Path
 from traitlets import Bool, Integer, Unicode
 
 import convcourse
-from convcourse import fs, warm
+from convcourse import fs, limits, warm
 
 KERNEL_NAME = "convcourse-sandbox"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_PARENT = "convcourse"
 log = logging.getLogger(__name__)
 # A submission's folder is copied into the sandbox for each notebook: it must stay small.
 MAX_SUBMISSION_BYTES = 200 * 2 ** 20
@@ -78,29 +85,64 @@ def parse_bytes(text):
 def unavailable_reason():
     """Why a sandbox cannot be built here, or None if it can."""
     if shutil.which("bwrap") is None:
-        return ("bubblewrap (bwrap) is not installed: install it with "
-                "`apt-get install bubblewrap` (`make test` and `make install-sandbox` do)")
-    for controller in ("memory", "pids"):
-        if not os.access(CGROUP_ROOT / controller, os.W_OK):
-            return (f"the cgroup controller {CGROUP_ROOT / controller} is missing or not "
-                    "writable (grading needs root on a cgroup v1 system)")
+        return ("bubblewrap (bwrap) is not installed: ask the machine's administrator for it "
+                "(`apt-get install bubblewrap`; `make test` installs it when run as root)")
+    refusal = _namespaces_refused()
+    if refusal:
+        return (f"bubblewrap cannot create user namespaces here ({refusal}). Run the grader "
+                "where unprivileged user namespaces are allowed: a host or a VM, not a "
+                "container under the default seccomp profile (or start the container with "
+                "one that allows unshare); on Ubuntu 24.04 and later, an AppArmor profile "
+                "for bwrap or the sysctl kernel.apparmor_restrict_unprivileged_userns=0")
     return None
+
+
+@functools.cache
+def _namespaces_refused():
+    """What bubblewrap said when it could not make a sandbox's namespaces; None if it can."""
+    try:
+        result = subprocess.run(
+            ["bwrap", "--unshare-all", "--unshare-user", "--ro-bind", "/", "/", "true"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    if result.returncode == 0:
+        return None
+    said = result.stderr.strip().splitlines()
+    return said[-1] if said else f"exit status {result.returncode}"
+
+
+def package_folder():
+    """The folder of the ``convcourse`` package this process imported (a copy of the
+    course imports its own)."""
+    return Path(convcourse.__file__).resolve().parent
+
+
+def sandbox_python():
+    """The venv's interpreter by a path the sandbox shows: its folder resolved (a venv
+    reached through a symbolic link is mounted at its real path), its name kept (the name
+    in the venv's bin/, which is how Python finds the venv)."""
+    executable = Path(sys.executable)
+    return str(Path(os.path.realpath(executable.parent)) / executable.name)
 
 
 def readonly_paths():
     """What the sandbox shows read-only: system, Python, the venv, the course package."""
-    paths = ["/usr", "/etc", sys.base_prefix, sys.prefix,
-             str(Path(convcourse.__file__).resolve().parent)]
+    paths = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package_folder())]
     return [p for p in dict.fromkeys(os.path.realpath(p) for p in paths) if os.path.exists(p)]
 
 
-def bwrap_command(directory, listen_fd):
-    """The bwrap command line that runs the fork server in a sandbox rooted at ``directory``."""
+def bwrap_command(directory, listen_fd, tmp_size=None):
+    """The bwrap command line that runs the fork server in a sandbox rooted at ``directory``
+    (``tmp_size``: bytes of its /tmp, unbounded if None)."""
     command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000",
                "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-               # First the private /tmp: mounts apply in order, and the venv, the package
-               # or the sandbox's folder may well live under /tmp.
-               "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+               "--proc", "/proc", "--dev", "/dev"]
+    # First the private /tmp: mounts apply in order, and the venv, the package or the
+    # sandbox's folder may well live under /tmp.
+    if tmp_size is not None:
+        command += ["--size", str(tmp_size)]
+    command += ["--tmpfs", "/tmp"]
     for path in readonly_paths():
         command += ["--ro-bind", path, path]
     for name in ("lib", "lib64", "bin", "sbin"):  # merged-/usr symlinks, or real folders
@@ -114,13 +156,16 @@ def bwrap_command(directory, listen_fd):
     # and devices) become read-only: what stays writable is /tmp and the sandbox's folder,
     # which the reset empties, and each kernel's own /dev/shm (isolate_kernel).
     command += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    return command + [sys.executable, "-m", "convcourse.warm", "serve",
+    return command + [sandbox_python(), "-m", "convcourse.warm", "serve",
                       "--fd", str(listen_fd), "--sandboxed"]
 
 
 def sandbox_environment():
     """The environment the server (and so every kernel) starts from: nothing of the grader's."""
-    return {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp",
+    # PYTHONPATH: the package's folder is all the sandbox shows of the course root, and
+    # Python's path comes before the venv's editable install (which may name another copy).
+    return {"PATH": f"{Path(sandbox_python()).parent}:/usr/bin:/bin", "HOME": "/tmp",
+            "PYTHONPATH": str(package_folder().parent),
             "LANG": "C.UTF-8", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "MPLCONFIGDIR": "/tmp/.matplotlib", "IPYTHONDIR": "/tmp/.ipython",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
@@ -135,7 +180,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-def isolate_kernel():
+def isolate_kernel(shm_size=None):
     """Give the calling process, a kernel just forked in the sandbox, namespaces of its own
     and no capability left, before any of ipykernel's or the student's code runs.
 
@@ -143,7 +188,8 @@ def isolate_kernel():
       the two below without privileges, inside bubblewrap or not, as root or not);
     - an IPC namespace: System V shared memory, semaphores and message queues and POSIX
       message queues are the kernel's (and its children's) only;
-    - a mount namespace with a fresh tmpfs on /dev/shm.
+    - a mount namespace with a fresh tmpfs on /dev/shm (of ``shm_size`` bytes at most, where
+      no cgroup charges what it holds).
     When the reset kills the kernel and its children, Linux frees these namespaces and all
     they hold, so no student can pin memory, or leave anything, for the next. The kernel and
     its children are the out-of-memory killer's first choice, not the server. Then every
@@ -175,7 +221,8 @@ def isolate_kernel():
         with open(f"/proc/self/{name}", "w") as out:
             out.write(line)
     check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-    check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+    options = "mode=1777" + (f",size={shm_size}" if shm_size else "")
+    check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()),
           "mount tmpfs /dev/shm")
     with open("/proc/sys/kernel/cap_last_cap") as last:
         for capability in range(int(last.read()) + 1):
@@ -243,92 +290,6 @@ def remove_stale_folders():
     fs.remove_stale("convcourse-sandbox-")
 
 
-class Cgroup:
-    """One cgroup (v1) per controller, /sys/fs/cgroup/<controller>/convcourse/<name>."""
-
-    CONTROLLERS = ("memory", "pids")
-
-    def __init__(self, name):
-        self.paths = {c: CGROUP_ROOT / c / CGROUP_PARENT / name for c in self.CONTROLLERS}
-        for path in self.paths.values():
-            path.mkdir(parents=True, exist_ok=True)
-
-    def write(self, controller, name, value):
-        (self.paths[controller] / name).write_text(str(value))
-
-    def read(self, controller, name):
-        return int((self.paths[controller] / name).read_text())
-
-    def processes(self):
-        """The pids in the cgroup, as this process sees them."""
-        pids = set()
-        for path in self.paths.values():
-            try:
-                pids |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
-            except FileNotFoundError:
-                pass
-        return pids
-
-    def kill_all(self, timeout=10):
-        """SIGKILL every process in the cgroup until none is left; whether none is."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pids = self.processes()
-            if not pids:
-                return True
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
-        return not self.processes()
-
-    def shmem(self):
-        """Bytes of shared memory (tmpfs files, System V segments) charged to the cgroup."""
-        for line in (self.paths["memory"] / "memory.stat").read_text().splitlines():
-            name, value = line.split()
-            if name == "shmem":
-                return int(value)
-        return 0
-
-    def kernel_memory(self):
-        """Bytes of kernel memory charged to the cgroup (0 where Linux does not count it)."""
-        try:
-            return self.read("memory", "memory.kmem.usage_in_bytes")
-        except OSError:
-            return 0
-
-    def enter(self):
-        """Move the calling process (and so its future children) into the cgroup."""
-        for path in self.paths.values():
-            (path / "cgroup.procs").write_text(str(os.getpid()))
-
-    @classmethod
-    def remove_stale(cls):
-        """Remove the cgroups left by grading processes that were killed before removing
-        theirs (named "<pid>-<random>"); one that still holds processes stays."""
-        for controller in cls.CONTROLLERS:
-            for path in (CGROUP_ROOT / controller / CGROUP_PARENT).glob("*-*"):
-                owner = path.name.split("-")[0]
-                if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-                    try:
-                        path.rmdir()
-                    except OSError:
-                        pass
-
-    def remove(self):
-        for path in self.paths.values():
-            for _ in range(50):  # the processes may take a moment to leave
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
-
-
 class Sandbox:
     """The sandbox of this grading process, started on first use and stopped at exit."""
 
@@ -354,22 +315,23 @@ class Sandbox:
     def __init__(self, memory_limit, max_processes):
         self.memory_limit = parse_bytes(memory_limit)
         remove_stale_folders()
+        name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.limits = limits.choose(name, self.memory_limit, max_processes)
         # Outside the sandbox: the socket that asks the server for kernels.
         self.control = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-control-"))
         # Inside: kernels' connection files, IPC sockets and working directory.
         self.directory = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-"))
         self.work = self.directory / "work"
         self.socket_path = str(self.control / "fork.sock")
-        Cgroup.remove_stale()
-        self.cgroup = Cgroup(f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        self.cgroup.write("pids", "pids.max", max_processes)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.socket_path)
         listener.listen(16)
         listener.set_inheritable(True)
         self.process = subprocess.Popen(
-            bwrap_command(self.directory, listener.fileno()), pass_fds=[listener.fileno()],
-            env=sandbox_environment(), stdin=subprocess.DEVNULL, preexec_fn=self.cgroup.enter)
+            bwrap_command(self.directory, listener.fileno(), self.limits.shm_size()),
+            pass_fds=[listener.fileno()], env=sandbox_environment(), stdin=subprocess.DEVNULL,
+            preexec_fn=self.limits.enter)
+        self.limits.attach(self.process.pid)
         listener.close()
         atexit.register(self.stop)
         answer = self._request({"op": "ping"}, timeout=300)  # the server imports torch first
@@ -377,10 +339,10 @@ class Sandbox:
             self.stop()
             raise RuntimeError(f"Refusing to run student code: {answer['error']}")
         # The preloaded server's memory is charged to the cgroup: kernels get the limit on top.
-        self.cgroup.write("memory", "memory.limit_in_bytes",
-                          self.cgroup.read("memory", "memory.usage_in_bytes") + self.memory_limit)
-        self.shmem_at_start = self.cgroup.shmem()
-        self.kernel_memory_after_reset = self.cgroup.kernel_memory()
+        self.limits.limit_memory()
+        log.info("Grading sandbox %s, limits: %s", self.directory, self.limits.describe())
+        self.shmem_at_start = self.limits.shmem()
+        self.kernel_memory_after_reset = self.limits.kernel_memory()
 
     def reset(self):
         """Kill every process in the sandbox but the server, empty every writable folder;
@@ -404,9 +366,11 @@ class Sandbox:
         Shared memory (tmpfs files, System V segments) is compared with the server's at the
         start; kernel memory (message queues, semaphores, and caches of file names that Linux
         reclaims when it needs) with the level after the last reset that left nothing."""
+        if not self.limits.counts_memory:
+            return []  # rlimits only: each kernel's /dev/shm and IPC went with its namespaces
         deadline = time.monotonic() + timeout
         while True:
-            shared, kernel = self.cgroup.shmem(), self.cgroup.kernel_memory()
+            shared, kernel = self.limits.shmem(), self.limits.kernel_memory()
             held = []
             if shared > self.shmem_at_start + SHMEM_SLACK:
                 held.append(f"{(shared - self.shmem_at_start) / 2 ** 20:.0f} MiB of shared memory")
@@ -443,7 +407,9 @@ class Sandbox:
                 {k: v.decode() if isinstance(v, bytes) else v for k, v in connection_info.items()}))
         inner_pid = self._request({"op": "fork",
                                    "args": ["-f", str(connection_file), *arguments],
-                                   "cwd": str(self.work), "env": env})["pid"]
+                                   "cwd": str(self.work), "env": env,
+                                   "rlimits": self.limits.kernel_rlimits(),
+                                   "shm_size": self.limits.shm_size()})["pid"]
         return self.host_pid(inner_pid)
 
     def host_pid(self, inner_pid):
@@ -466,12 +432,12 @@ class Sandbox:
             self.process.wait(10)
         # bubblewrap's own child (the server, pid 1) and the kernels die with it, but a moment
         # later: none may write in the folders while they are removed.
-        gone = self.cgroup.kill_all()
-        self.cgroup.remove()
+        gone = self.limits.kill_all()
+        self.limits.remove()
         left = fs.remove_tree(self.directory) + fs.remove_tree(self.control)
         if left or not gone:
             log.warning("Stopping a sandbox left %s", ", ".join(
-                left + ([] if gone else [f"processes {sorted(self.cgroup.processes())}"])))
+                left + ([] if gone else [f"processes {sorted(self.limits.processes())}"])))
 
 
 def _without_connection_file(arguments):
@@ -537,5 +503,9 @@ class SandboxedProvisioner(warm.WarmProvisioner):
 
 if __name__ == "__main__":
     reason = unavailable_reason()
-    print(reason or "A sandbox can be built here.")
+    if reason is None:
+        chosen = limits.choose(f"{os.getpid()}-check", parse_bytes("2G"), 512)
+        reason_line = f"A sandbox can be built here. Limits (for 2G, 512): {chosen.describe()}"
+        chosen.remove()
+    print(reason or reason_line)
     sys.exit(1 if reason else 0)

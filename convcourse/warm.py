@@ -326,8 +326,10 @@ def _become_kernel(request, connection, server, isolate=None):
     try:
         _die_with(server)
         if isolate is not None:
-            isolate()
+            isolate(request.get("shm_size"))
             _die_with(server)  # again: a change of credentials may clear it
+            from convcourse.limits import apply_kernel_rlimits
+            apply_kernel_rlimits(request.get("rlimits") or {})
         else:
             _first_to_go_when_memory_runs_out()
         os.setsid()
@@ -369,9 +371,14 @@ class ForkServer:
         fs.remove_stale("convcourse-warm-")  # the folders of killed grading processes
         self.directory = tempfile.mkdtemp(prefix=f"convcourse-warm-{os.getpid()}-")
         self.socket_path = os.path.join(self.directory, "fork.sock")
+        # Kernels import the package this process imported (a copy of the course has its
+        # own), not the one the venv's editable install names.
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [package_parent] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "convcourse.warm", "serve", self.socket_path,
-             "--parent", str(os.getpid())], stdin=subprocess.DEVNULL)
+             "--parent", str(os.getpid())], stdin=subprocess.DEVNULL, env=env)
         atexit.register(self.stop)
 
     def wait_until_serving(self, timeout=120):

@@ -1,0 +1,396 @@
+"""What caps a grading sandbox's memory and processes: the best the machine offers.
+
+``choose()`` takes the first of these that works here, and ``describe()`` says which in the
+grader's log:
+
+1. **cgroup v2** (the default of current Debian, Ubuntu, Fedora, RHEL). As root, a cgroup
+   under ``/sys/fs/cgroup/convcourse/``. As an ordinary user, a child of the grader's own
+   cgroup when that one is delegated to the user: ``systemd-run --user --scope -p
+   Delegate=yes make grade`` makes one, and so do container runtimes and JupyterHub spawners
+   that delegate. The grader then moves the processes of its cgroup into a leaf
+   (``convcourse-grader``), because cgroup v2 lets a cgroup with processes of its own hand
+   no controller to its children, enables memory and pids for the children, and gives each
+   sandbox a child with ``memory.max`` and ``pids.max``.
+2. **cgroup v1** as root: ``/sys/fs/cgroup/{memory,pids}/convcourse/``.
+3. **rlimits** on each kernel, where no cgroup can be had: address space (the fork server's
+   own, which a forked kernel shares, plus the memory limit; torch and numpy raise
+   MemoryError/RuntimeError when it is reached), threads and processes per kernel
+   (RLIMIT_NPROC: since Linux 5.14 it counts per user namespace, and each kernel has its
+   own), file size, no core files; the sandbox's /tmp and each kernel's /dev/shm are
+   tmpfs of bounded size. What rlimits cannot do: cap the sum over a kernel's processes,
+   or see shared memory a kernel leaves; the log says so.
+
+In every case a memory limit counts only what the kernels add: the fork server has
+imported torch before it, and kernels share those pages.
+"""
+import os
+import resource
+import signal
+import time
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+PARENT = "convcourse"  # v1 and v2 as root: the sandboxes' cgroups live under this one
+GRADER_LEAF = "convcourse-grader"  # v2 delegated: where the grader's own processes go
+CONTROLLERS = ("memory", "pids")
+
+
+class Limits:
+    """The common part: processes of the sandbox, killing them, stale cgroups."""
+
+    kind = "none"
+    # Shared memory and kernel memory charged to the sandbox, where a cgroup counts them.
+    counts_memory = False
+
+    def __init__(self, name, memory_limit, max_processes):
+        self.name, self.memory_limit, self.max_processes = name, memory_limit, max_processes
+
+    def enter(self):
+        """In the sandbox's first process, before it runs bubblewrap: join the limits."""
+
+    def attach(self, pid):
+        """The sandbox's first process (bubblewrap) was started as ``pid``."""
+
+    def limit_memory(self):
+        """The sandbox's server has imported torch: the memory limit is what kernels may
+        add to what it holds now."""
+
+    def kernel_rlimits(self):
+        """What each kernel sets on itself after the fork (``convcourse.warm``)."""
+        return {"CORE": 0}
+
+    def shm_size(self):
+        """Bytes of each tmpfs in the sandbox (/tmp, a kernel's /dev/shm); None: unbounded,
+        as the cgroup charges what they hold."""
+        return None
+
+    def processes(self):
+        raise NotImplementedError
+
+    def folders(self):
+        """The sandbox's cgroup folders (none for rlimits)."""
+        return []
+
+    def kill_all(self, timeout=10):
+        """SIGKILL every process of the sandbox until none is left; whether none is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pids = self.processes()
+            if not pids:
+                return True
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+        return not self.processes()
+
+    def shmem(self):
+        return 0
+
+    def kernel_memory(self):
+        return 0
+
+    def remove(self):
+        pass
+
+    def describe(self):
+        raise NotImplementedError
+
+
+def _mib(n):
+    return f"{n / 2 ** 20:.0f} MiB"
+
+
+def _rmdir_when_empty(path, tries=50):
+    for _ in range(tries):  # the processes may take a moment to leave
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def _remove_stale(parent):
+    """Remove the cgroups under ``parent`` of grading processes that were killed before
+    removing theirs (named "<pid>-<random>"); one that still holds processes stays."""
+    for path in parent.glob("*-*"):
+        owner = path.name.split("-")[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+
+
+class CgroupV1(Limits):
+    """One cgroup per controller, /sys/fs/cgroup/<controller>/convcourse/<name> (root)."""
+
+    kind = "cgroup v1"
+    counts_memory = True
+
+    @staticmethod
+    def usable():
+        return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CONTROLLERS) and \
+            not (CGROUP_ROOT / "cgroup.controllers").exists()
+
+    def __init__(self, name, memory_limit, max_processes):
+        super().__init__(name, memory_limit, max_processes)
+        self.paths = {c: CGROUP_ROOT / c / PARENT / name for c in CONTROLLERS}
+        for controller in CONTROLLERS:
+            _remove_stale(CGROUP_ROOT / controller / PARENT)
+        for path in self.paths.values():
+            path.mkdir(parents=True, exist_ok=True)
+        self.write("pids", "pids.max", max_processes)
+
+    def write(self, controller, name, value):
+        (self.paths[controller] / name).write_text(str(value))
+
+    def read(self, controller, name):
+        return int((self.paths[controller] / name).read_text())
+
+    def enter(self):
+        for path in self.paths.values():
+            (path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def limit_memory(self):
+        self.write("memory", "memory.limit_in_bytes",
+                   self.read("memory", "memory.usage_in_bytes") + self.memory_limit)
+
+    def folders(self):
+        return list(self.paths.values())
+
+    def processes(self):
+        pids = set()
+        for path in self.paths.values():
+            try:
+                pids |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
+            except FileNotFoundError:
+                pass
+        return pids
+
+    def shmem(self):
+        return _stat(self.paths["memory"] / "memory.stat", "shmem")
+
+    def kernel_memory(self):
+        try:
+            return self.read("memory", "memory.kmem.usage_in_bytes")
+        except OSError:
+            return 0
+
+    def remove(self):
+        for path in self.paths.values():
+            _rmdir_when_empty(path)
+
+    def describe(self):
+        return (f"cgroup v1 {self.paths['memory']}: memory {_mib(self.memory_limit)} beyond "
+                f"the preloaded server, {self.max_processes} processes and threads")
+
+
+def _stat(path, key):
+    for line in path.read_text().splitlines():
+        name, value = line.split()
+        if name == key:
+            return int(value)
+    return 0
+
+
+def own_cgroup():
+    """This process's cgroup v2 folder, from /proc/self/cgroup ("0::/path"); None on v1."""
+    for line in PROC_SELF_CGROUP.read_text().splitlines():
+        hierarchy, _, path = line.split(":", 2)
+        if hierarchy == "0":
+            return CGROUP_ROOT / path.lstrip("/")
+    return None
+
+
+class CgroupV2(Limits):
+    """A cgroup v2 child per sandbox: under /sys/fs/cgroup/convcourse as root, else under
+    the grader's own delegated cgroup."""
+
+    kind = "cgroup v2"
+    counts_memory = True
+
+    @classmethod
+    def parent(cls):
+        """Where the sandboxes' cgroups go, set up for them; or None with the reason."""
+        if not (CGROUP_ROOT / "cgroup.controllers").exists():
+            return None, "no cgroup v2 here"
+        if os.geteuid() == 0:
+            parent = CGROUP_ROOT / PARENT
+            try:
+                _enable(CGROUP_ROOT)
+                parent.mkdir(exist_ok=True)
+                _enable(parent)
+                return parent, None
+            except OSError as error:  # e.g. in a container whose root cgroup has processes
+                reason = f"{parent}: {error}"
+        else:
+            reason = None
+        own = own_cgroup()
+        if own is None:
+            return None, reason or "this process is in no cgroup v2"
+        if own.name == GRADER_LEAF:  # an earlier grader moved the processes there
+            own = own.parent
+        missing = set(CONTROLLERS) - set((own / "cgroup.controllers").read_text().split())
+        if missing:
+            return None, (f"the controllers {', '.join(sorted(missing))} are not delegated to "
+                          f"{own}")
+        if not all(os.access(p, os.W_OK) for p in
+                   (own, own / "cgroup.procs", own / "cgroup.subtree_control")):
+            return None, (f"{own} is not delegated to this user (run the grader in a "
+                          "delegated cgroup: systemd-run --user --scope -p Delegate=yes ...)")
+        try:
+            _enable(own, leaf=own / GRADER_LEAF)
+        except OSError as error:
+            return None, f"cannot enable memory and pids for the children of {own}: {error}"
+        return own, None
+
+    def __init__(self, name, memory_limit, max_processes, parent):
+        super().__init__(name, memory_limit, max_processes)
+        _remove_stale(parent)
+        self.path = parent / name
+        self.path.mkdir(exist_ok=True)
+        (self.path / "pids.max").write_text(str(max_processes))
+
+    def enter(self):
+        (self.path / "cgroup.procs").write_text("0")  # "0": the writing process
+
+    def limit_memory(self):
+        current = int((self.path / "memory.current").read_text())
+        (self.path / "memory.max").write_text(str(current + self.memory_limit))
+        if (self.path / "memory.swap.max").exists():  # no swapping past the limit
+            (self.path / "memory.swap.max").write_text("0")
+
+    def folders(self):
+        return [self.path]
+
+    def processes(self):
+        try:
+            return {int(p) for p in (self.path / "cgroup.procs").read_text().split()}
+        except FileNotFoundError:
+            return set()
+
+    def shmem(self):
+        return _stat(self.path / "memory.stat", "shmem")
+
+    def kernel_memory(self):
+        stat = self.path / "memory.stat"
+        kernel = _stat(stat, "kernel")  # Linux 5.18+; before, its parts
+        return kernel or sum(_stat(stat, k) for k in
+                             ("kernel_stack", "pagetables", "percpu", "sock", "slab"))
+
+    def remove(self):
+        _rmdir_when_empty(self.path)
+
+    def describe(self):
+        return (f"cgroup v2 {self.path}: memory {_mib(self.memory_limit)} beyond the "
+                f"preloaded server, {self.max_processes} processes and threads")
+
+
+def _enable(cgroup, leaf=None):
+    """Hand memory and pids to the children of ``cgroup``. cgroup v2 refuses while the
+    cgroup holds processes of its own (but at the root): those move to ``leaf`` first."""
+    def enabled():  # Linux lists "memory pids"; a "+" is stripped for laid-out copies too
+        listed = (cgroup / "cgroup.subtree_control").read_text().split()
+        return set(CONTROLLERS) <= {name.lstrip("+") for name in listed}
+
+    refused = None
+    for _ in range(10):  # a process started in ``cgroup`` meanwhile makes the write fail
+        if enabled():
+            return
+        if leaf is not None:
+            leaf.mkdir(exist_ok=True)
+            for pid in (cgroup / "cgroup.procs").read_text().split():
+                try:
+                    (leaf / "cgroup.procs").write_text(pid)
+                except ProcessLookupError:
+                    pass
+        try:
+            (cgroup / "cgroup.subtree_control").write_text(
+                " ".join(f"+{c}" for c in CONTROLLERS))
+        except OSError as error:
+            refused = error
+            time.sleep(0.01)
+    if not enabled():
+        raise refused or OSError(f"{cgroup}: memory and pids not enabled for its children")
+
+
+class Rlimits(Limits):
+    """No cgroup: each kernel limits itself after the fork (see the module's docstring)."""
+
+    kind = "rlimits"
+
+    def __init__(self, name, memory_limit, max_processes, reason):
+        super().__init__(name, memory_limit, max_processes)
+        self.reason = reason
+        self.server = None
+        self.seen = set()
+
+    def attach(self, pid):
+        self.server = pid
+
+    def kernel_rlimits(self):
+        return {"AS": self.memory_limit, "NPROC": self.max_processes,
+                "FSIZE": self.memory_limit, "CORE": 0}
+
+    def shm_size(self):
+        return self.memory_limit
+
+    def processes(self):
+        """bubblewrap's process and everything under it (seen once, followed until gone:
+        when bubblewrap dies first, its children are nobody's)."""
+        import psutil
+        if self.server is not None:
+            try:
+                root = psutil.Process(self.server)
+                self.seen |= {root.pid} | {p.pid for p in root.children(recursive=True)}
+            except psutil.NoSuchProcess:
+                pass
+        self.seen = {pid for pid in self.seen if psutil.pid_exists(pid)}
+        return set(self.seen)
+
+    def describe(self):
+        return (f"rlimits only ({self.reason}): per kernel process {_mib(self.memory_limit)} "
+                f"of address space beyond the preloaded server, {self.max_processes} "
+                f"processes and threads per kernel, files up to {_mib(self.memory_limit)}, "
+                f"tmpfs /tmp and /dev/shm of {_mib(self.memory_limit)}; the sum over a "
+                "kernel's processes is not capped")
+
+
+def apply_kernel_rlimits(limits):
+    """In a kernel just forked: set ``limits`` (from ``Limits.kernel_rlimits``) on itself,
+    soft and hard alike, so that it cannot raise them again. "AS" is what it may add to
+    the address space it shares with the fork server now."""
+    for name, value in limits.items():
+        if name == "AS":
+            value += _vm_size()
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
+    if "FSIZE" in limits:  # a write past it fails with EFBIG instead of killing the kernel
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _vm_size():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmSize in /proc/self/status")
+
+
+def choose(name, memory_limit, max_processes):
+    """The limits for a new sandbox called ``name``: cgroup v2, v1 as root, else rlimits."""
+    parent, v2_reason = CgroupV2.parent()
+    if parent is not None:
+        return CgroupV2(name, memory_limit, max_processes, parent)
+    if CgroupV1.usable():
+        return CgroupV1(name, memory_limit, max_processes)
+    if os.geteuid() == 0 and not (CGROUP_ROOT / "cgroup.controllers").exists():
+        reason = "the cgroup v1 controllers memory and pids are not writable"
+    else:
+        reason = v2_reason
+    return Rlimits(name, memory_limit, max_processes, reason)
