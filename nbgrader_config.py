@@ -40,6 +40,15 @@ c.Execute.interrupt_on_timeout = True
 # network and no view of the course, cgroup limits, kernels forked warm inside it. Without
 # bubblewrap grading refuses to start, unless you allow unsandboxed grading here.
 c.Execute.kernel_name = "convcourse-sandbox"
+# The sandbox is for grading only. A student's Validate (`nbgrader validate`, and JupyterLab's
+# Validate button, whose server extension reads this file too) runs nbgrader's Execute as a
+# child of its Validator: there, "" makes nbclient start the notebook's own kernelspec
+# (python3), as the student runs it, with nothing left running afterwards. Configured under
+# Validator rather than moving the sandbox to c.GuardedExecute: traitlets gives a subclass's
+# section priority over its parent's, so that would silently override every
+# `Execute.kernel_name` given elsewhere (the batch grader's --unsandboxed and --cold, the
+# benchmark's stock run), while a section nested under the parent wins only here.
+c.Validator.Execute.kernel_name = ""
 c.SandboxedProvisioner.memory_limit = os.environ.get("CONVCOURSE_MEMORY_LIMIT", "2G")
 c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False
@@ -49,7 +58,8 @@ c.AsyncKernelManager.client_class = "convcourse.grading.BoundedKernelClient"
 # Grading runs the figure cells (an error in them still shows) but does not render their
 # pictures: a PNG costs about 0.2 s of CPU, a sixth of grading a notebook, and the pictures
 # are the course's, the same for every student. Feedback shows matplotlib's "<Figure size
-# ...>" in their place. CONVCOURSE_GRADE_FIGURES=1 renders them.
+# ...>" in their place. CONVCOURSE_GRADE_FIGURES=1 renders them. Validate gets these arguments
+# too: it shows no outputs, only which tests pass, so it is faster without the pictures.
 if os.environ.get("CONVCOURSE_GRADE_FIGURES") != "1":
     c.Execute.extra_arguments = ["--InlineBackend.figure_formats=[]"]
 # Wall time for a whole notebook; cells after it fail.
