@@ -546,6 +546,10 @@ def install_kernelspec(prefix=sys.prefix):
         }
         with tempfile.TemporaryDirectory() as directory:
             Path(directory, "kernel.json").write_text(json.dumps(spec, indent=1))
+            # The spec is copied with its modes: readable by every user of the venv, not
+            # the temporary folder's 700.
+            os.chmod(directory, 0o755)
+            os.chmod(Path(directory, "kernel.json"), 0o644)
             installed.append(KernelSpecManager().install_kernel_spec(
                 directory, name, prefix=prefix))
     return "\n".join(installed)

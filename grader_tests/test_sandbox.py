@@ -6,6 +6,7 @@ test_batch). Here: the network, process limits, clean-up between kernels, refusa
 bubblewrap, and the notebook time limit.
 """
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -213,6 +214,31 @@ def test_without_bubblewrap_grading_refuses_unless_allowed(tmp_path, allow):
         assert "Refusing to run student code without a sandbox: bubblewrap" in result.stdout
 
 
+SECCOMP_BWRAP = """#!/bin/sh
+echo "bwrap: No permissions to create a new namespace, likely because the kernel does not \
+allow non-privileged user namespaces. On e.g. debian this can be enabled with \
+'sysctl kernel.unprivileged_userns_clone=1'." >&2
+exit 1
+"""
+
+
+def test_where_user_namespaces_are_refused_grading_says_the_ways_on(tmp_path):
+    """A container under the default seccomp profile: bubblewrap is there but cannot make
+    namespaces. Grading refuses with bubblewrap's words and the ways on, before any kernel."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "bwrap").write_text(SECCOMP_BWRAP)
+    (fake / "bwrap").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{Path(sys.executable).parent}")
+    result = subprocess.run([sys.executable, "-c", REFUSAL.format(allow=False)], env=env,
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    said = result.stdout.strip()
+    assert said.startswith("Refusing to run student code without a sandbox: bubblewrap "
+                           "cannot create user namespaces here (bwrap: No permissions"), said
+    assert "Run the grader where unprivileged user namespaces are allowed" in said
+    assert "allow_unsandboxed = True" in said
+
+
 def test_after_an_interrupted_cell_the_next_cells_run(tmp_path):
     """As in stock nbgrader: a cell past its time limit is interrupted, and a kernel that
     stops goes on with the next cells (one that swallows the interrupt does not, see
@@ -276,10 +302,17 @@ def test_a_sandbox_whose_server_died_is_replaced_and_the_reason_logged(tmp_path,
     first = sandbox.Sandbox._instance
     first.process.kill()
     first.process.wait()
-    assert text(run(["print(2)"], tmp_path), 0).strip() == "2"
-    assert sandbox.Sandbox._instance is not first
+    with caplog.at_level(logging.INFO, logger="convcourse.sandbox"):
+        assert text(run(["print(2)"], tmp_path), 0).strip() == "2"
+    box = sandbox.Sandbox._instance
+    assert box is not first
     assert sandbox.Sandbox.last_replaced == "its server exited with status -9"
     assert "Building a new sandbox: its server exited" in caplog.text
+    # The log says which limits hold: on these cgroup v1 machines, the cgroups as root and
+    # rlimits for an ordinary user (test_limits covers cgroup v2).
+    assert f"limits: {box.limits.describe()}" in caplog.text
+    if not (limits.CGROUP_ROOT / "cgroup.controllers").exists():
+        assert box.limits.kind == ("cgroup v1" if os.geteuid() == 0 else "rlimits")
 
 
 @pytest.mark.skipif(not limits.CgroupV1.usable(), reason="cgroup v1 needs root here")
