@@ -48,12 +48,14 @@ def course_env(db_url=None):
     env.pop("CONVCOURSE_DB_URL", None)
     if db_url:
         env["CONVCOURSE_DB_URL"] = db_url
-    # Looping sample submissions wait this long per cell, and an interrupted kernel this
-    # long to answer; kernels are warm (torch and d2l imported), so no honest cell or test
-    # cell comes near it (the slowest take well under a second).
-    env["CONVCOURSE_CELL_TIMEOUT"] = "5"
-    env["CONVCOURSE_INTERRUPT_GRACE"] = "3"
+    env.update(TEST_TIME_LIMITS)
     return env
+
+
+# Looping sample submissions wait this long per cell, and an interrupted kernel this long to
+# answer; kernels are warm (torch and d2l imported), so no honest cell or test cell comes
+# near it (the slowest take well under a second).
+TEST_TIME_LIMITS = {"CONVCOURSE_CELL_TIMEOUT": "5", "CONVCOURSE_INTERRUPT_GRACE": "3"}
 
 
 def run_in(course, *command, db_url=None, check=True):
@@ -68,6 +70,20 @@ def run_in(course, *command, db_url=None, check=True):
 def nbgrader(course, *args, db_url=None):
     """Run an nbgrader command in ``course``, as an instructor would."""
     return run_in(course, sys.executable, "-m", "nbgrader", *args, db_url=db_url)
+
+
+def copy_checkout(destination):
+    """The whole course as `cp -r` of a checkout gives it (a new term's copy, a second clone):
+    every file git tracks or would track, its own convcourse/ package included, no venv."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=COURSE_ROOT, capture_output=True,
+                            check=True).stdout.split(b"\0")
+    for name in filter(None, listed):
+        source = COURSE_ROOT / os.fsdecode(name)
+        if source.is_file() and not source.is_symlink():  # not a file deleted meanwhile
+            (destination / name.decode()).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name.decode())
+    return destination
 
 
 def copy_course(destination):

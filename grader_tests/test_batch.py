@@ -7,8 +7,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import (ASSIGNMENTS, SAMPLE_CLASS, copy_course, copy_released, release_course,
-                      run_in)
+import users
+from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, copy_course,
+                      copy_released, release_course, run_in)
 from convcourse import sample_class
 from convcourse.batch import in_shard
 from convcourse.notebooks import read
@@ -33,23 +34,53 @@ def gradebook_rows(db_url):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def batch_course(request, released_template, tmp_path_factory):
-    """The sample class graded by `python -m convcourse.batch --workers 2`, per gradebook."""
-    destination = tmp_path_factory.mktemp(f"batch-{request.param}") / "course"
+    """The sample class graded by `python -m convcourse.batch --workers 2`, per gradebook;
+    and the function that runs the batch grader there again.
+
+    SQLite: as an instructor who is not root (in the sandbox with the limits such a user
+    gets), in a whole copy of the course with its own convcourse/ package, and a .venv that
+    is a symbolic link to the tests' venv. PostgreSQL: as the tests' user, in a copy of
+    config and source/ that uses the venv's own package."""
     if request.param == "postgresql":
+        destination = tmp_path_factory.mktemp(f"batch-{request.param}") / "course"
         db_url = request.getfixturevalue("postgres_server").create_database("conv_basics_batch")
         course = release_course(copy_course(destination), db_url=db_url)
+
+        def batch(*args, check=False):
+            return run_in(course, sys.executable, "-m", "convcourse.batch", *args,
+                          db_url=db_url, check=check)
     else:
-        course = copy_released(released_template, destination)
+        user = users.ordinary_user()
+        folder = request.getfixturevalue("ordinary_users_folder")
+        course = copy_checkout(folder / "course")
+        shutil.copy(released_template / "gradebook.db", course)  # generate_assignment's
+        (course / ".venv").symlink_to(sys.prefix, target_is_directory=True)
         db_url = f"sqlite:///{course / 'gradebook.db'}"
+
+        def batch(*args, check=False):
+            result = users.run_as(user, [course / ".venv" / "bin" / "python", "-m",
+                                         "convcourse.batch", *args], cwd=course,
+                                  env={**TEST_TIME_LIMITS, "PATH": f"{course}/.venv/bin:/usr/bin:/bin"})
+            if check and result.returncode != 0:
+                raise AssertionError(f"batch {args} failed:\n{result.stdout}\n{result.stderr}")
+            return result
     sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
     if request.param == "postgresql":
         # The gradebook's part: the honest class is enough (stock autograde and the SQLite
         # run grade the attacks), and the attacks' time limits would only add waiting.
         for attack in (course / "submitted").glob("attack_*"):
             shutil.rmtree(attack)
-    first = run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2",
-                   db_url=db_url, check=False)
-    return course, db_url, first
+    else:
+        users.give(user, folder)
+    first = batch("--workers", "2")
+    return course, db_url, first, batch
+
+
+@pytest.fixture(scope="module")
+def ordinary_users_folder():
+    """A folder of the ordinary user's, for the module (pytest's tmp_path is root's only)."""
+    with users.temporary_folder(users.ordinary_user()) as folder:
+        yield folder
 
 
 def graded_here(db_url):
@@ -58,7 +89,7 @@ def graded_here(db_url):
 
 
 def test_batch_grades_every_submission_exactly(batch_course):
-    course, db_url, first = batch_course
+    course, db_url, first, _ = batch_course
     assert first.returncode == 0, first.stdout + first.stderr
     assert gradebook_rows(db_url) == graded_here(db_url)
     for assignment, student in graded_here(db_url):
@@ -66,7 +97,7 @@ def test_batch_grades_every_submission_exactly(batch_course):
 
 
 def test_batch_ends_with_a_summary(batch_course):
-    _, db_url, first = batch_course
+    _, db_url, first, _ = batch_course
     assert f"{len(graded_here(db_url))} notebooks graded in" in first.stdout
     for assignment in ASSIGNMENTS:
         assert assignment in first.stdout
@@ -75,12 +106,11 @@ def test_batch_ends_with_a_summary(batch_course):
 # The gradebook plays no part in skipping: tested once, on the SQLite run.
 @pytest.mark.parametrize("batch_course", ["sqlite"], indirect=True)
 def test_batch_skips_what_is_graded_unless_forced(batch_course):
-    course, db_url, _ = batch_course
-    again = run_in(course, sys.executable, "-m", "convcourse.batch", db_url=db_url)
+    course, db_url, _, batch = batch_course
+    again = batch(check=True)
     assert "0 notebooks graded" in again.stdout
-    forced = run_in(course, sys.executable, "-m", "convcourse.batch", ASSIGNMENTS[0],
-                    "--student", "notes_code", "--student", "hardcoded", "--force",
-                    db_url=db_url)
+    forced = batch(ASSIGNMENTS[0], "--student", "notes_code", "--student", "hardcoded",
+                   "--force", check=True)
     assert "2 notebooks graded" in forced.stdout
     assert gradebook_rows(db_url) == graded_here(db_url)
 
@@ -158,3 +188,30 @@ def test_a_submission_folder_too_deep_to_walk_is_graded_again_not_a_crash(tmp_pa
         def find_submission(self, assignment, student):
             return True
     assert already_graded(tmp_path, Graded(), "a", "s") is False
+
+
+WHICH_PACKAGE = """
+import sys
+import convcourse, nbformat
+from nbclient import NotebookClient
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    "import convcourse, convcourse.checks; print(convcourse.__file__, convcourse.checks.__file__)")])
+NotebookClient(nb, kernel_name="convcourse-sandbox", timeout=60,
+               resources={"metadata": {"path": sys.argv[1]}}).execute()
+print(convcourse.__file__)
+print(nb.cells[0].outputs[0]["text"].strip())
+"""
+
+
+@pytest.mark.parametrize("batch_course", ["sqlite"], indirect=True)
+def test_a_copied_course_grades_with_its_own_package(batch_course):
+    """The grader and its sandboxed kernels import the copy's convcourse/, not the package
+    the venv's editable install names (the tests' checkout): grades above, source here."""
+    course, *_ = batch_course
+    result = users.run_as(users.ordinary_user(), [
+        course / ".venv" / "bin" / "python", "-c", WHICH_PACKAGE, course / "submitted"],
+        cwd=course, env={"PYTHONPATH": str(course)})  # as nbgrader puts the course first
+    assert result.returncode == 0, result.stderr
+    package = course.resolve() / "convcourse"
+    assert result.stdout.split() == [str(package / "__init__.py"), str(package / "__init__.py"),
+                                     str(package / "checks.py")]
