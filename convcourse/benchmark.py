@@ -1,6 +1,6 @@
 """Benchmark: stock `nbgrader autograde` against the course's batch grader, same class.
 
-    python -m convcourse.benchmark --students N [--workers W] [--out bench]
+    python -m convcourse.benchmark --students N [--workers W] [--out bench] [--as-user NAME]
 
 Builds a class of N students from the sample class (honest and mistaken submissions; the
 attacks, which mostly wait for timeouts, are left out), in two copies of the course. One
@@ -9,7 +9,9 @@ batch grader with W workers, cold (fresh kernels: what workers alone give), warm
 kernels, no sandbox) and sandboxed (warm kernels in the sandbox: the course's default). It checks that all four runs give identical grades, and prints
 and writes (``results.json``, ``benchmark.png``) notebooks per second, speed-ups, the cost
 per notebook against the floor (a fresh `import torch; from d2l import torch`, measured in
-the same run) and the peak memory of each run's process tree.
+the same run) and the peak memory of each run's process tree. With ``--as-user NAME`` (run
+as root), the sandboxed run is made once more by that ordinary user, whose sandbox has the
+limits such a user gets (``convcourse.limits``): the sandbox's cost for each.
 """
 import argparse
 import json
@@ -62,8 +64,16 @@ def environment():
     return env
 
 
-def run(course, *args):
-    subprocess.run([sys.executable, *args], cwd=course, env=environment(), check=True,
+def run(course, *args, user=None):
+    command, env = [sys.executable, *args], environment()
+    if user is not None:  # an ordinary user's run, in their own clean environment
+        import pwd
+        entry = pwd.getpwnam(user)
+        command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
+                   "--init-groups", "--", *command]
+        env = {"HOME": entry.pw_dir, "USER": user, "LANG": "C.UTF-8",
+               "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    subprocess.run(command, cwd=course, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -94,11 +104,11 @@ class PeakMemory:
         self._thread.join()
 
 
-def timed(course, commands):
+def timed(course, commands, user=None):
     with PeakMemory() as memory:
         start = time.monotonic()
         for command in commands:
-            run(course, *command)
+            run(course, *command, user=user)
         seconds = time.monotonic() - start
     return seconds, memory.peak
 
@@ -125,7 +135,7 @@ def grades(course):
     return rows
 
 
-COLORS = ["#adb5bd", "#8ecae6", "#219ebc", "#023047"]
+COLORS = ["#adb5bd", "#8ecae6", "#219ebc", "#023047", "#fb8500"]
 
 
 def draw(results, path):
@@ -156,14 +166,23 @@ def main(argv=None):
     parser.add_argument("--students", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--out", default=str(COURSE_ROOT / "bench"))
+    parser.add_argument("--as-user", metavar="NAME",
+                        help="also grade sandboxed as this ordinary user (run as root)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="convcourse-bench-"))
     try:
-        courses = {name: work / name for name in ("stock", "workers", "warm", "sandboxed")}
+        names = ["stock", "workers", "warm", "sandboxed"] + (["user"] if args.as_user else [])
+        courses = {name: work / name for name in names}
         for name, course in courses.items():
             assignments = build_course(course, args.students)
+        if args.as_user:
+            os.chmod(work, 0o711)  # the user reaches their copy, and nothing else of ours
+            shutil.chown(courses["user"], args.as_user, args.as_user)
+            for folder, folders, files in os.walk(courses["user"]):
+                for name in folders + files:
+                    shutil.chown(os.path.join(folder, name), args.as_user, args.as_user)
         notebooks = args.students * len(assignments)
         batch = ["-m", "convcourse.batch", "--workers", str(args.workers)]
         # The notebook's own kernel, no sandbox, jupyter_client's own kernel client.
@@ -172,9 +191,12 @@ def main(argv=None):
                  "workers": [batch + ["--cold"]],
                  "warm": [batch + ["--unsandboxed"]],
                  "sandboxed": [batch]}
+        if args.as_user:
+            plans["user"] = [batch]
         runs = {}
         for name, commands in plans.items():
-            seconds, peak = timed(courses[name], commands)
+            seconds, peak = timed(courses[name], commands,
+                                  user=args.as_user if name == "user" else None)
             runs[name] = {"seconds": round(seconds, 2),
                           "notebooks_per_second": round(notebooks / seconds, 3),
                           "seconds_per_notebook_per_worker": round(
@@ -200,6 +222,11 @@ def main(argv=None):
             "projected_minutes_200_students": round(
                 200 * len(assignments) / runs["sandboxed"]["notebooks_per_second"] / 60, 1),
         }
+        if args.as_user:
+            results["as_user"] = args.as_user
+            results["sandbox_overhead_seconds_per_notebook_per_worker_as_user"] = round(
+                runs["user"]["seconds_per_notebook_per_worker"]
+                - runs["warm"]["seconds_per_notebook_per_worker"], 3)
         (out / "results.json").write_text(json.dumps(results, indent=1))
         draw(results, out / "benchmark.png")
         print(f"grades identical: {identical}")
@@ -208,8 +235,12 @@ def main(argv=None):
         print(f"speed-up, workers alone: ×{results['speedup_workers_alone']}; "
               f"warm kernels: ×{results['speedup_warm']}; sandboxed warm kernels (the default): "
               f"×{results['speedup_sandboxed']}")
-        print("sandbox overhead per notebook per worker: "
-              f"{results['sandbox_overhead_seconds_per_notebook_per_worker']:+.2f} s")
+        overhead = f"{results['sandbox_overhead_seconds_per_notebook_per_worker']:+.2f} s"
+        if args.as_user:
+            overhead += (" as root; " + format(
+                results["sandbox_overhead_seconds_per_notebook_per_worker_as_user"], "+.2f")
+                + f" s as the ordinary user {args.as_user}")
+        print(f"sandbox overhead per notebook per worker: {overhead}")
         print(f"200 students × {len(assignments)} notebooks at this run's rate with the default "
               f"grader: {results['projected_minutes_200_students']} min (an upper bound: each "
               "worker's start-up, counted here once per "

@@ -427,12 +427,13 @@ class Sandbox:
 
     def stop(self):
         """Kill the sandbox, wait until none of its processes is left, remove its folders."""
+        # Every process of the sandbox at once, bubblewrap included (with rlimits only, its
+        # tree is found through bubblewrap, so before it goes); none may write in the
+        # folders while they are removed.
+        gone = self.limits.kill_all()
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(10)
-        # bubblewrap's own child (the server, pid 1) and the kernels die with it, but a moment
-        # later: none may write in the folders while they are removed.
-        gone = self.limits.kill_all()
+        self.process.wait(10)
         self.limits.remove()
         left = fs.remove_tree(self.directory) + fs.remove_tree(self.control)
         if left or not gone:
