@@ -18,7 +18,7 @@ ASSIGNMENTS = sorted(p.name for p in (COURSE_ROOT / "source").iterdir() if p.is_
 # these modules grade notebooks or start grading kernels.
 GRADING_FIXTURES = {"gradebook", "feedback", "batch_course", "unsandboxed_batch", "autograde_run",
                     "batch_run"}
-GRADING_MODULES = {"test_sandbox", "test_warm", "test_browser"}
+GRADING_MODULES = {"test_sandbox", "test_warm", "test_browser", "test_as_ordinary_user"}
 
 
 def pytest_collection_modifyitems(items):
