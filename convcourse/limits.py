@@ -351,7 +351,7 @@ class Rlimits(Limits):
                 self.seen |= {root.pid} | {p.pid for p in root.children(recursive=True)}
             except psutil.NoSuchProcess:
                 pass
-        self.seen = {pid for pid in self.seen if psutil.pid_exists(pid)}
+        self.seen = {pid for pid in self.seen if _alive(pid)}
         return set(self.seen)
 
     def describe(self):
@@ -360,6 +360,15 @@ class Rlimits(Limits):
                 f"processes and threads per kernel, files up to {_mib(self.memory_limit)}, "
                 f"tmpfs /tmp and /dev/shm of {_mib(self.memory_limit)}; the sum over a "
                 "kernel's processes is not capped")
+
+
+def _alive(pid):
+    """Whether ``pid`` runs: a zombie (bubblewrap, killed, until the grader reaps it) is gone."""
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def apply_kernel_rlimits(limits):
