@@ -75,10 +75,14 @@ def validate(user, course, notebook):
     while process.poll() is None:
         try:
             run.uid = watched.uids().real
-            for child in watched.children(recursive=True):
-                run.seen.setdefault(child.pid, " ".join(child.cmdline()))
+            children = watched.children(recursive=True)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
-            pass
+            children = []
+        for child in children:  # one by one: a zombie among them must not hide the others
+            try:
+                run.seen.setdefault(child.pid, " ".join(child.cmdline()))
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                pass
         time.sleep(0.05)
     run.returncode = process.returncode
     run.seconds = time.monotonic() - start
