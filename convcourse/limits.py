@@ -398,8 +398,10 @@ def choose(name, memory_limit, max_processes):
         return CgroupV2(name, memory_limit, max_processes, parent)
     if CgroupV1.usable():
         return CgroupV1(name, memory_limit, max_processes)
-    if os.geteuid() == 0 and not (CGROUP_ROOT / "cgroup.controllers").exists():
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        reason = v2_reason
+    elif os.geteuid() == 0:
         reason = "the cgroup v1 controllers memory and pids are not writable"
     else:
-        reason = v2_reason
+        reason = "cgroup v1 here, whose limits need root"
     return Rlimits(name, memory_limit, max_processes, reason)
