@@ -296,6 +296,7 @@ class Sandbox:
     _instance = None
     _lock = threading.Lock()
     last_replaced = None  # why the last sandbox was replaced, for logs and tests
+    announced = None  # the last sandbox whose limits the log gave
 
     @classmethod
     def for_next_kernel(cls, memory_limit, max_processes):
@@ -340,7 +341,6 @@ class Sandbox:
             raise RuntimeError(f"Refusing to run student code: {answer['error']}")
         # The preloaded server's memory is charged to the cgroup: kernels get the limit on top.
         self.limits.limit_memory()
-        log.info("Grading sandbox %s, limits: %s", self.directory, self.limits.describe())
         self.shmem_at_start = self.limits.shmem()
         self.kernel_memory_after_reset = self.limits.kernel_memory()
 
@@ -480,6 +480,10 @@ class SandboxedProvisioner(warm.WarmProvisioner):
         self.sandbox = None
         if self._sandboxed():
             self.sandbox = Sandbox.for_next_kernel(self.memory_limit, self.max_processes)
+            if self.sandbox is not Sandbox.announced:  # once per sandbox, in the grader's log
+                Sandbox.announced = self.sandbox
+                self.log.info("Grading sandbox %s, limits: %s", self.sandbox.directory,
+                              self.sandbox.limits.describe())
             km = self.parent
             # ZeroMQ over IPC sockets in the sandbox's directory: the only way across.
             km.transport = "ipc"

@@ -302,7 +302,7 @@ def test_a_sandbox_whose_server_died_is_replaced_and_the_reason_logged(tmp_path,
     first = sandbox.Sandbox._instance
     first.process.kill()
     first.process.wait()
-    with caplog.at_level(logging.INFO, logger="convcourse.sandbox"):
+    with caplog.at_level(logging.INFO):
         assert text(run(["print(2)"], tmp_path), 0).strip() == "2"
     box = sandbox.Sandbox._instance
     assert box is not first
