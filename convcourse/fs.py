@@ -204,10 +204,16 @@ def leftovers(path, keep=()):
     return found
 
 
+def owner_is_gone(name):
+    """Whether ``name`` ("<pid>-...", a grading process's folder or cgroup) belongs to a
+    process that no longer runs."""
+    owner = name.split("-")[0]
+    return owner.isdigit() and not os.path.exists(f"/proc/{owner}")
+
+
 def remove_stale(prefix):
     """Remove the folders ``<prefix><pid>-...`` in the temporary folder whose process is
     gone: those of grading processes killed before they could remove their own."""
     for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
-        owner = path.name[len(prefix):].split("-")[0]
-        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+        if owner_is_gone(path.name[len(prefix):]):
             remove_tree(path)

@@ -29,11 +29,18 @@ import signal
 import time
 from pathlib import Path
 
+from convcourse import fs
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 PARENT = "convcourse"  # v1 and v2 as root: the sandboxes' cgroups live under this one
 GRADER_LEAF = "convcourse-grader"  # v2 delegated: where the grader's own processes go
 CONTROLLERS = ("memory", "pids")
+
+
+def _unified():
+    """Whether /sys/fs/cgroup is a cgroup v2 hierarchy."""
+    return (CGROUP_ROOT / "cgroup.controllers").exists()
 
 
 class Limits:
@@ -119,8 +126,7 @@ def _remove_stale(parent):
     """Remove the cgroups under ``parent`` of grading processes that were killed before
     removing theirs (named "<pid>-<random>"); one that still holds processes stays."""
     for path in parent.glob("*-*"):
-        owner = path.name.split("-")[0]
-        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+        if fs.owner_is_gone(path.name):
             try:
                 path.rmdir()
             except OSError:
@@ -136,7 +142,7 @@ class CgroupV1(Limits):
     @staticmethod
     def usable():
         return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CONTROLLERS) and \
-            not (CGROUP_ROOT / "cgroup.controllers").exists()
+            not _unified()
 
     def __init__(self, name, memory_limit, max_processes):
         super().__init__(name, memory_limit, max_processes)
@@ -218,7 +224,7 @@ class CgroupV2(Limits):
     @classmethod
     def parent(cls):
         """Where the sandboxes' cgroups go, set up for them; or None with the reason."""
-        if not (CGROUP_ROOT / "cgroup.controllers").exists():
+        if not _unified():
             return None, "no cgroup v2 here"
         if os.geteuid() == 0:
             parent = CGROUP_ROOT / PARENT
@@ -398,7 +404,7 @@ def choose(name, memory_limit, max_processes):
         return CgroupV2(name, memory_limit, max_processes, parent)
     if CgroupV1.usable():
         return CgroupV1(name, memory_limit, max_processes)
-    if (CGROUP_ROOT / "cgroup.controllers").exists():
+    if _unified():
         reason = v2_reason
     elif os.geteuid() == 0:
         reason = "the cgroup v1 controllers memory and pids are not writable"
