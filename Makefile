@@ -40,7 +40,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m convcourse.warm install
+	$(BIN)/python -m convgrader.warm install
 	touch $@
 
 lab: install
@@ -56,7 +56,7 @@ release: install
 
 collect-sample: install
 	rm -rf submitted
-	$(BIN)/python -m convcourse.sample_class build $(SAMPLE_CLASS) release submitted
+	$(BIN)/python -m convgrader.sample_class build $(SAMPLE_CLASS) release submitted
 
 # A submission nbgrader cannot grade makes it exit non-zero after grading the others: go on
 # with the other assignments too, and fail at the end.
@@ -73,18 +73,18 @@ export: install
 	$(BIN)/nbgrader export --to grades.csv
 
 table: install
-	$(BIN)/python -m convcourse.pipeline table grades.csv
+	$(BIN)/python -m convgrader.pipeline table grades.csv
 
 WORKERS ?= $(shell nproc)
 grade: install bubblewrap
-	$(BIN)/python -m convcourse.batch --workers $(WORKERS) $(if $(FORCE),--force)
+	$(BIN)/python -m convgrader.batch --workers $(WORKERS) $(if $(FORCE),--force)
 
 STUDENTS ?= 10
 benchmark: install bubblewrap
-	$(BIN)/python -m convcourse.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
+	$(BIN)/python -m convgrader.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
 
 report: install
-	$(BIN)/python -m convcourse.report --out reports
+	$(BIN)/python -m convgrader.report --out reports
 
 # The whole instructor pipeline on the sample class, from a clean slate.
 demo: clean release collect-sample autograde feedback export table report
@@ -101,7 +101,7 @@ apt_install = if [ "$$(id -u)" != 0 ]; then \
 	apt-get update -qq && apt-get install -y -qq $(2) || \
 	  echo "$(1) is not installed and cannot be installed here: $(3)."
 
-# Grading runs student code in a bubblewrap sandbox (convcourse/sandbox.py).
+# Grading runs student code in a bubblewrap sandbox (convgrader/sandbox.py).
 bubblewrap:
 	@command -v bwrap >/dev/null || { \
 	  $(call apt_install,bubblewrap,bubblewrap,grading will refuse to run); }

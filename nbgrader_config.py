@@ -23,8 +23,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # submissions.py): links, devices, FIFOs, sockets, oversized folders and malformed notebooks
 # are refused with a one-line reason, and every other student is graded. nbgrader offers no
 # hook for this, so its autograde app and API are pointed at a subclass of its Autograde.
-import convcourse.submissions  # noqa: E402
-convcourse.submissions.use_checked_autograde()
+import convgrader.submissions  # noqa: E402
+convgrader.submissions.use_checked_autograde()
 c.SubmissionLimits.max_bytes = 50 * 2 ** 20
 c.SubmissionLimits.max_entries = 200
 c.SubmissionLimits.max_depth = 5
@@ -36,7 +36,7 @@ c.SubmissionLimits.max_notebook_bytes = 20 * 2 ** 20
 c.Execute.timeout = int(os.environ.get("CONVCOURSE_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 
-# Student code runs in a sandbox (convcourse/sandbox.py): bubblewrap namespaces with no
+# Student code runs in a sandbox (convgrader/sandbox.py): bubblewrap namespaces with no
 # network and no view of the course, cgroup limits, kernels forked warm inside it. Without
 # bubblewrap grading refuses to start, unless you allow unsandboxed grading here.
 c.Execute.kernel_name = "convcourse-sandbox"
@@ -54,7 +54,7 @@ c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False
 # A kernel client that starts on a kernel's greeting instead of 0.2 s of silence (warm.py),
 # and refuses messages over 64 MiB (grading.py).
-c.AsyncKernelManager.client_class = "convcourse.grading.BoundedKernelClient"
+c.AsyncKernelManager.client_class = "convgrader.grading.BoundedKernelClient"
 # Grading runs the figure cells (an error in them still shows) but does not render their
 # pictures: a PNG costs about 0.2 s of CPU, a sixth of grading a notebook, and the pictures
 # are the course's, the same for every student. Feedback shows matplotlib's "<Figure size
@@ -70,26 +70,26 @@ c.GuardedExecute.interrupt_grace = int(os.environ.get("CONVCOURSE_INTERRUPT_GRAC
 # Release notebooks: nbgrader's standard stub in place of each solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Grading that holds against broken and hostile submissions (convcourse/grading.py says how).
+# Grading that holds against broken and hostile submissions (convgrader/grading.py says how).
 # Sanitizing: cells get back the roles the gradebook records, deleted tests are put back.
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "convcourse.grading.RestoreCellRoles",
+    "convgrader.grading.RestoreCellRoles",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.OverwriteCells.add_missing_cells = True
 # Executing: a dead or stuck kernel fails every later cell; test cells run in the grader's
-# own process, calling the student's functions in the kernel (convcourse/judge.py).
+# own process, calling the student's functions in the kernel (convgrader/judge.py).
 c.Autograde.autograde_preprocessors = [
-    "convcourse.grading.GuardedExecute",
+    "convgrader.grading.GuardedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
-    # No script of the submission reaches a grader's browser (convcourse/sanitize.py).
-    "convcourse.sanitize.SanitizeSubmission",
+    # No script of the submission reaches a grader's browser (convgrader/sanitize.py).
+    "convgrader.sanitize.SanitizeSubmission",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -100,9 +100,9 @@ c.Autograde.autograde_preprocessors = [
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "convcourse.feedback.ClearKnownHiddenTests",  # only the gradebook's test cells
-    "convcourse.grading.HideTracebacks",
-    "convcourse.sanitize.SanitizeSubmission",
+    "convgrader.feedback.ClearKnownHiddenTests",  # only the gradebook's test cells
+    "convgrader.grading.HideTracebacks",
+    "convgrader.sanitize.SanitizeSubmission",
 ]
 # Feedback and the formgrader (which reads this file too) export with nbconvert's own
 # sanitizing as well: no JavaScript output, HTML outputs cleaned by bleach.

@@ -7,7 +7,7 @@ floating dtype and any correct way of computing passes.
 A check judges an *observation* of the student's result: plain data (``observe``) that
 holds no student object. In the student's own notebook the check observes the result it
 is given. While grading, test cells do not run in the student's kernel at all: the grader
-runs them in its own process (``convcourse.judge``), where the student's functions are
+runs them in its own process (``convgrader.judge``), where the student's functions are
 called in the kernel and come back as ``Reported`` observations, so the expected values
 never exist where student code runs.
 """

@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(items):
 
 def stop_grading_servers():
     """Stop this test process's sandbox and warm fork server, and so their kernels."""
-    from convcourse import sandbox, warm
+    from convgrader import sandbox, warm
     if sandbox.Sandbox._instance is not None:
         sandbox.Sandbox._instance.stop()
         sandbox.Sandbox._instance = None
@@ -170,9 +170,9 @@ PRUNE_DEPTH = 30
 
 
 def _prune_deep_folders(top):
-    """Remove, with convcourse.fs (no recursion, no long path), every folder PRUNE_DEPTH
+    """Remove, with convgrader.fs (no recursion, no long path), every folder PRUNE_DEPTH
     levels below ``top``."""
-    from convcourse import fs
+    from convgrader import fs
     todo = [(str(top), 0)]
     while todo:
         folder, depth = todo.pop()

@@ -12,8 +12,8 @@ from nbgrader.api import Gradebook
 
 from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, nbgrader
 from test_sanitize import active_content
-from convcourse import sample_class
-from convcourse.notebooks import is_test, read, points_per_test_cell
+from convgrader import sample_class
+from convgrader.notebooks import is_test, read, points_per_test_cell
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 
@@ -67,7 +67,7 @@ def test_notes_code_full_untouched_zero_hardcoded_less(gradebook, assignment):
 
 def test_no_autograded_notebook_keeps_active_content(gradebook, released_course):
     """The formgrader shows autograded notebooks with the instructor's login: no script of
-    a submission survives in them (attack_script_in_output, convcourse/sanitize.py)."""
+    a submission survives in them (attack_script_in_output, convgrader/sanitize.py)."""
     for notebook in (released_course / "autograded").glob("*/*/*.ipynb"):
         for cell in read(notebook).cells:
             for output in cell.get("outputs", []):
@@ -109,7 +109,7 @@ def test_grading_runs_the_figure_code_without_rendering_pictures(gradebook, rele
 @pytest.mark.parametrize("setting, arguments", [
     (None, ["--InlineBackend.figure_formats=[]"]), ("1", [])])
 def test_course_config_renders_figures_only_when_asked(monkeypatch, setting, arguments):
-    from convcourse.batch import load_config
+    from convgrader.batch import load_config
     if setting is None:
         monkeypatch.delenv("CONVCOURSE_GRADE_FIGURES", raising=False)
     else:
@@ -168,7 +168,7 @@ def test_feedback_says_why_a_check_failed(feedback, released_course):
 
 
 def test_report_counts_what_the_gradebook_holds(gradebook, released_course, tmp_path):
-    from convcourse.report import write_report
+    from convgrader.report import write_report
     png, scores_csv, cells_csv = write_report(
         f"sqlite:///{released_course / 'gradebook.db'}", tmp_path)
     assert png.stat().st_size > 10_000

@@ -10,9 +10,9 @@ from nbgrader.api import Gradebook
 import users
 from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, copy_course,
                       copy_released, release_course, run_in)
-from convcourse import sample_class
-from convcourse.batch import in_shard
-from convcourse.notebooks import read
+from convgrader import sample_class
+from convgrader.batch import in_shard
+from convgrader.notebooks import read
 
 
 def expected_rows():
@@ -34,7 +34,7 @@ def gradebook_rows(db_url):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def batch_course(request, released_template, tmp_path_factory):
-    """The sample class graded by `python -m convcourse.batch --workers 2`, per gradebook;
+    """The sample class graded by `python -m convgrader.batch --workers 2`, per gradebook;
     and the function that runs the batch grader there again.
 
     SQLite: as an instructor who is not root (in the sandbox with the limits such a user
@@ -47,7 +47,7 @@ def batch_course(request, released_template, tmp_path_factory):
         course = release_course(copy_course(destination), db_url=db_url)
 
         def batch(*args, check=False):
-            return run_in(course, sys.executable, "-m", "convcourse.batch", *args,
+            return run_in(course, sys.executable, "-m", "convgrader.batch", *args,
                           db_url=db_url, check=check)
     else:
         user = users.ordinary_user()
@@ -59,7 +59,7 @@ def batch_course(request, released_template, tmp_path_factory):
 
         def batch(*args, check=False):
             result = users.run_as(user, [course / ".venv" / "bin" / "python", "-m",
-                                         "convcourse.batch", *args], cwd=course,
+                                         "convgrader.batch", *args], cwd=course,
                                   env={**TEST_TIME_LIMITS, "PATH": f"{course}/.venv/bin:/usr/bin:/bin"})
             if check and result.returncode != 0:
                 raise AssertionError(f"batch {args} failed:\n{result.stdout}\n{result.stderr}")
@@ -163,7 +163,7 @@ def unsandboxed_batch(released_template, tmp_path_factory):
     nbformat.write(sample_class.fill(read(release), [
         sample_class.Edit("fill", "corr2d_multi_in", KILL_THE_GRADER)]), str(killer))
     db_url = f"sqlite:///{course / 'gradebook.db'}"
-    result = run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "2",
+    result = run_in(course, sys.executable, "-m", "convgrader.batch", "--workers", "2",
                     "--unsandboxed", db_url=db_url, check=False)
     return gradebook_rows(db_url), result
 
@@ -188,7 +188,7 @@ def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(unsan
 def test_a_submission_folder_too_deep_to_walk_is_graded_again_not_a_crash(tmp_path):
     """os.walk recurses: a submitted tree 1500 folders deep once raised RecursionError while
     the batch looked for what was already graded, stopping it for the whole class."""
-    from convcourse.batch import already_graded
+    from convgrader.batch import already_graded
     (tmp_path / "autograded" / "s" / "a").mkdir(parents=True)
     (tmp_path / "autograded" / "s" / "a" / "a.ipynb").write_text("{}")
     (tmp_path / "submitted" / "s" / "a").mkdir(parents=True)

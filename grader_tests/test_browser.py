@@ -34,9 +34,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
-from convcourse import sample_class
-from convcourse.notebooks import read
-from convcourse.sanitize import NOTE
+from convgrader import sample_class
+from convgrader.notebooks import read
+from convgrader.sanitize import NOTE
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

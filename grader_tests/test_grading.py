@@ -1,10 +1,10 @@
-"""convcourse.judge: test cells judged in the grader, on what the student's functions return."""
+"""convgrader.judge: test cells judged in the grader, on what the student's functions return."""
 import torch
 from nbformat.v4 import new_code_cell, new_output
 
 from convcourse.checks import CheckFailed, Reported, check_shape_tuple, check_tensor, observe
-from convcourse.grading import HideTracebacks
-from convcourse.judge import KernelCalls, judge_test_cells, split_hidden
+from convgrader.grading import HideTracebacks
+from convgrader.judge import KernelCalls, judge_test_cells, split_hidden
 
 TEST_CELL = """\
 import torch
@@ -133,7 +133,7 @@ def message(msg_type, data, display_id=None):
 
 
 def capped_executor(**limits):
-    from convcourse.grading import GuardedExecute
+    from convgrader.grading import GuardedExecute
     from nbformat.v4 import new_notebook
     executor = GuardedExecute(**limits)
     executor.nb = new_notebook(cells=[new_code_cell("pass"), new_code_cell("pass")])

@@ -1,4 +1,4 @@
-"""Which limits a sandbox gets (convcourse/limits.py).
+"""Which limits a sandbox gets (convgrader/limits.py).
 
 These machines run cgroup v1, so the cgroup v2 paths are checked against a folder laid out
 as Linux and systemd lay out a v2 hierarchy (a delegated user scope, the root); the rlimits
@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from convcourse import limits
+from convgrader import limits
 
 GIB = 2 ** 30
 SCOPE = "user.slice/user-1000.slice/user@1000.service/app.slice/grade.scope"
@@ -107,7 +107,7 @@ def test_a_kernels_rlimits_stop_its_memory_processes_and_files():
     os.chmod(folder, 0o777)
     script = textwrap.dedent(f"""
         import os, threading, torch
-        from convcourse import limits
+        from convgrader import limits
         limits.apply_kernel_rlimits({{"AS": {GIB}, "NPROC": 8, "FSIZE": 2 ** 20, "CORE": 0}})
         t = torch.ones(2 ** 27)  # 512 MiB of the 1 GiB allowed
         try:

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import ASSIGNMENTS, COURSE_ROOT
-from convcourse import sample_class
-from convcourse.notebooks import is_solution, is_test, nbgrader_meta, read
+from convgrader import sample_class
+from convgrader.notebooks import is_solution, is_test, nbgrader_meta, read
 
 GRADED_FUNCTIONS = {
     "01_multi_input_channels": ["corr2d_multi_in"],
@@ -83,7 +83,7 @@ def test_text_gives_chinese_terms_and_code_draws_figures(assignment):
 def test_test_cells_split_into_a_visible_and_a_hidden_part(assignment):
     """The grader runs every test cell's visible part before the hidden parts: each part
     compiles alone, and the hidden part holds checks."""
-    from convcourse.judge import split_hidden
+    from convgrader.judge import split_hidden
     for cell in source_notebook(assignment).cells:
         if is_test(cell):
             visible, hidden = split_hidden(cell.source)

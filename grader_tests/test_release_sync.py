@@ -4,7 +4,7 @@ import re
 import pytest
 
 from conftest import ASSIGNMENTS, COURSE_ROOT
-from convcourse.notebooks import is_solution, read
+from convgrader.notebooks import is_solution, read
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 

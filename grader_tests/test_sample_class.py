@@ -2,8 +2,8 @@
 import pytest
 
 from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
-from convcourse import sample_class
-from convcourse.notebooks import is_solution, nbgrader_meta, read
+from convgrader import sample_class
+from convgrader.notebooks import is_solution, nbgrader_meta, read
 
 RELEASE_01 = sample_class.notebook_path(COURSE_ROOT / "release", ASSIGNMENTS[0])
 

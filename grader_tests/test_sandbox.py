@@ -1,4 +1,4 @@
-"""The grading sandbox: what a kernel can see, reach and use (convcourse/sandbox.py).
+"""The grading sandbox: what a kernel can see, reach and use (convgrader/sandbox.py).
 
 The attacks on grades (gradebook, source/, other students, writing outside, memory) are
 sample submissions graded end to end (sample_class/01_*/attack_*.py, test_autograde and
@@ -21,8 +21,8 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import stop_grading_servers
-from convcourse import limits, sandbox, warm
-from convcourse.grading import GuardedExecute
+from convgrader import limits, sandbox, warm
+from convgrader.grading import GuardedExecute
 
 pytestmark = pytest.mark.skipif(
     sandbox.unavailable_reason() is not None and not os.environ.get("CI"),
@@ -453,7 +453,7 @@ def test_the_reset_reports_ipc_objects_left_in_the_sandboxs_namespace(tmp_path):
     """A kernel cannot reach the sandbox's own IPC namespace: check the check, in a process
     isolated as kernels are (here, outside bubblewrap)."""
     code = ("import ctypes\n"
-            "from convcourse import sandbox, warm\n"
+            "from convgrader import sandbox, warm\n"
             "sandbox.isolate_kernel()\n"
             "assert warm._ipc_objects() == []\n"
             "ctypes.CDLL(None).shmget(0x4c4f, 4096, 0o1000 | 0o600)\n"
@@ -466,7 +466,7 @@ def test_the_reset_reports_ipc_objects_left_in_the_sandboxs_namespace(tmp_path):
 GRADER = """
 import json, sys, time
 from jupyter_client.manager import KernelManager
-from convcourse import sandbox
+from convgrader import sandbox
 km = KernelManager(kernel_name=sandbox.KERNEL_NAME)
 km.start_kernel(cwd=sys.argv[1])
 box = sandbox.Sandbox._instance

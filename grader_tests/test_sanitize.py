@@ -1,4 +1,4 @@
-"""convcourse.sanitize: no active content of a submission survives into grading pages.
+"""convgrader.sanitize: no active content of a submission survives into grading pages.
 
 Each attack vector goes through the preprocessor, then the result is checked twice: in the
 notebook (what other viewers read) and in the page nbgrader's formgrader would serve for it,
@@ -19,7 +19,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import COURSE_ROOT
-from convcourse.sanitize import NOTE, SanitizeSubmission
+from convgrader.sanitize import NOTE, SanitizeSubmission
 
 PROBE = "fetch('/api/contents?probe=x')"
 PNG = base64.b64encode(bytes.fromhex(
@@ -281,10 +281,10 @@ def test_the_course_config_sanitizes_autograde_and_feedback():
     os.environ.setdefault("CONVCOURSE_CELL_TIMEOUT", "60")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE_ROOT)).load_config()
     autograde = list(config.Autograde.autograde_preprocessors)
-    here = autograde.index("convcourse.sanitize.SanitizeSubmission")
+    here = autograde.index("convgrader.sanitize.SanitizeSubmission")
     assert autograde.index("nbgrader.preprocessors.LimitOutput") < here
     assert here < autograde.index("nbgrader.preprocessors.SaveAutoGrades")
-    assert "convcourse.sanitize.SanitizeSubmission" in config.GenerateFeedback.preprocessors
+    assert "convgrader.sanitize.SanitizeSubmission" in config.GenerateFeedback.preprocessors
     assert config.HTMLExporter.sanitize_html is True
 
 

@@ -1,6 +1,6 @@
 """Submission folders and notebooks checked before nbgrader copies or reads them
-(convcourse/submissions.py), and feedback that clears only the gradebook's hidden tests
-(convcourse/feedback.py).
+(convgrader/submissions.py), and feedback that clears only the gradebook's hidden tests
+(convgrader/feedback.py).
 
 Unit tests check each kind of bad file or folder and each malformed notebook, with its exact
 one-line reason. Two grading runs, each once per module, grade a small class (three honest
@@ -25,11 +25,11 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests
 
 from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
-from convcourse import sample_class
-from convcourse.batch import submissions
-from convcourse.feedback import ClearKnownHiddenTests
-from convcourse.notebooks import nbgrader_meta
-from convcourse.submissions import (
+from convgrader import sample_class
+from convgrader.batch import submissions
+from convgrader.feedback import ClearKnownHiddenTests
+from convgrader.notebooks import nbgrader_meta
+from convgrader.submissions import (
     CheckedAutograde, NotebookCells, SubmissionLimits, SubmissionRefused, _CheckedReads,
     check_folder, check_notebook, open_submission, read_notebook, walk)
 
@@ -559,10 +559,10 @@ def test_feedback_keeps_a_students_hidden_tests_marker_and_hides_the_real_ones(a
 
 @pytest.fixture(scope="module")
 def batch_run(tmp_path_factory):
-    """`python -m convcourse.batch` (one worker) on the same small class."""
+    """`python -m convgrader.batch` (one worker) on the same small class."""
     course = copy_course(tmp_path_factory.mktemp("refusing-batch") / "course")
     bad = small_class(course)
-    result = run_in(course, sys.executable, "-m", "convcourse.batch", "--workers", "1",
+    result = run_in(course, sys.executable, "-m", "convgrader.batch", "--workers", "1",
                     check=False)
     return course, bad, result
 

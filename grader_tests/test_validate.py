@@ -25,10 +25,10 @@ import pytest
 
 import users
 from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course
-from convcourse import sample_class
-from convcourse.batch import load_config
-from convcourse.notebooks import read
-from convcourse.sandbox import KERNEL_NAME as SANDBOX
+from convgrader import sample_class
+from convgrader.batch import load_config
+from convgrader.notebooks import read
+from convgrader.sandbox import KERNEL_NAME as SANDBOX
 
 ASSIGNMENT = "01_multi_input_channels"
 # Every process a validate run starts carries this mark in its environment, so that the
@@ -155,7 +155,7 @@ def test_validate_runs_the_notebooks_own_kernel_and_no_sandbox(validated, studen
     commands = list(validated.runs[student].seen.values())
     assert [c for c in commands if "ipykernel_launcher" in c], \
         f"no plain kernel seen; processes: {commands}"
-    assert not [c for c in commands if "convcourse.warm" in c or "bwrap" in c], commands
+    assert not [c for c in commands if "convgrader.warm" in c or "bwrap" in c], commands
     assert not validated.sandbox_folders
 
 
@@ -180,8 +180,8 @@ def _kernel_names(config):
     from nbgrader.preprocessors import Execute
     from nbgrader.validator import Validator
 
-    from convcourse.grading import GuardedExecute
-    from convcourse.submissions import CheckedAutograde
+    from convgrader.grading import GuardedExecute
+    from convgrader.submissions import CheckedAutograde
     validate = Execute(parent=Validator(config=config))
     converter = CheckedAutograde(coursedir=CourseDirectory(config=config), config=config)
     converter.exporter = converter.exporter_class(parent=converter, config=converter.config)

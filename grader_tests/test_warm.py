@@ -1,5 +1,5 @@
 """Warm kernels start with torch loaded but share no state with the kernels before them;
-no kernel outlives its fork server; the removal of what kernels leave (convcourse/fs.py)."""
+no kernel outlives its fork server; the removal of what kernels leave (convgrader/fs.py)."""
 import asyncio
 import json
 import os
@@ -17,8 +17,8 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import stop_grading_servers
-from convcourse import fs, warm
-from convcourse.warm import KERNEL_NAME, PromptKernelClient
+from convgrader import fs, warm
+from convgrader.warm import KERNEL_NAME, PromptKernelClient
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -208,7 +208,7 @@ def test_remove_tree_of_a_link_or_nothing(tmp_path):
 GRADER = """
 import json, sys, time
 from jupyter_client.manager import KernelManager
-from convcourse import sandbox, warm
+from convgrader import sandbox, warm
 km = KernelManager(kernel_name=sys.argv[1])
 km.start_kernel(cwd=sys.argv[2])
 box = sandbox.Sandbox._instance
@@ -263,7 +263,7 @@ def test_no_warm_kernel_outlives_its_fork_server_or_grader(tmp_path, killed):
 def test_a_kernel_whose_server_died_before_it_could_watch_it_exits(tmp_path):
     """The race: the parent is gone before the child asks for its death signal."""
     code = ("import os, sys, time\n"
-            "from convcourse import warm\n"
+            "from convgrader import warm\n"
             "parent = os.getpid()\n"
             "if os.fork() == 0:\n"
             "    time.sleep(0.5)  # the parent exits meanwhile\n"

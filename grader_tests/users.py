@@ -126,7 +126,7 @@ def temporary_folder(user, prefix="convcourse-test-"):
     """A new folder in the system's temporary folder, owned by ``user`` (mode 700), removed
     afterwards with whatever the user left in it. Not under pytest's tmp_path: as root that
     is /tmp/pytest-of-root, which no other user can enter."""
-    from convcourse import fs  # removes trees however deep, and folders the user locked
+    from convgrader import fs  # removes trees however deep, and folders the user locked
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     try:
         give(user, folder)

@@ -1,6 +1,6 @@
 """Grade a whole class with N workers: nbgrader's own Autograde, one submission per task.
 
-    python -m convcourse.batch [ASSIGNMENT ...] [--student ID ...] [--workers N] [--force]
+    python -m convgrader.batch [ASSIGNMENT ...] [--student ID ...] [--workers N] [--force]
                                [--cold | --unsandboxed] [--shard K/N]
 
 Run it in the course directory, after ``nbgrader generate_assignment`` (``make release``)
@@ -8,12 +8,12 @@ and with submissions in ``submitted/<student>/<assignment>/``. Each worker proce
 an ``NbGraderAPI`` with the course's nbgrader_config.py and runs ``api.autograde`` for one
 (student, assignment) at a time, so the gradebook rows and autograded/ notebooks are those
 of ``nbgrader autograde``. Kernels are those nbgrader_config.py names: sandboxed and warm
-(forked from a process that has imported torch and d2l, see ``convcourse.sandbox`` and
-``convcourse.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks.
+(forked from a process that has imported torch and d2l, see ``convgrader.sandbox`` and
+``convgrader.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks.
 Submissions already graded are skipped unless ``--force``; a submission that fails is
 reported and the batch goes on.
 
-Workers grade with ``convcourse.submissions.CheckedAutograde``, as ``nbgrader autograde``
+Workers grade with ``convgrader.submissions.CheckedAutograde``, as ``nbgrader autograde``
 does with the course's config: a submission folder holding links, devices, FIFOs or sockets,
 an oversized folder or a malformed notebook is refused before anything is copied, and the
 summary names it with its reason (``FAILED <assignment> <student>: <reason>``).
@@ -49,14 +49,14 @@ def _init_worker(course_root, kernel_name, started=None):
     os.environ["OMP_NUM_THREADS"] = "1"
     from nbgrader.apps import NbGraderAPI
 
-    from convcourse.submissions import use_checked_autograde
+    from convgrader.submissions import use_checked_autograde
     _reuse_database_engines()
     config = load_config(course_root)
     use_checked_autograde()  # nbgrader_config.py does too; the batch does not depend on it
     if kernel_name:
         config.Execute.kernel_name = kernel_name
     if kernel_name == "python3":  # --cold: stock kernels, started by the stock client
-        from convcourse.warm import STOCK_CLIENT
+        from convgrader.warm import STOCK_CLIENT
         config.AsyncKernelManager.client_class = STOCK_CLIENT
     _api = NbGraderAPI(config=config)
 
@@ -90,7 +90,7 @@ def _grade(assignment, student):
         result = _api.autograde(assignment, student, force=True, create=False)
     except Exception as error:  # nbgrader reports its own failures in result
         result = {"success": False, "error": f"{type(error).__name__}: {error}"}
-    from convcourse.submissions import refusal_in_log
+    from convgrader.submissions import refusal_in_log
     refused = None if result["success"] else refusal_in_log(result.get("log"), student,
                                                             assignment)
     return {"assignment": assignment, "student": student, "success": result["success"],

@@ -18,8 +18,8 @@ and a submission that answers a cell as another sample student does says so:
 
     # %% same <grade_id> as <student>  the cell is filled as <student>.py fills it
 
-    python -m convcourse.sample_class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
-    python -m convcourse.sample_class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
+    python -m convgrader.sample_class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
+    python -m convgrader.sample_class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
 
 ``preview`` runs each answer inside the instructor's source notebook (hidden tests
 included) with nbclient and prints the points each test cell would give; it is a quick
@@ -38,7 +38,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearSolutions
 
-from convcourse.notebooks import is_solution, is_test, nbgrader_meta, read, points_per_test_cell
+from convgrader.notebooks import is_solution, is_test, nbgrader_meta, read, points_per_test_cell
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 COURSE_SOURCE = COURSE_ROOT / "source"

@@ -1,6 +1,6 @@
 """Benchmark: stock `nbgrader autograde` against the course's batch grader, same class.
 
-    python -m convcourse.benchmark --students N [--workers W] [--out bench] [--as-user NAME]
+    python -m convgrader.benchmark --students N [--workers W] [--out bench] [--as-user NAME]
 
 Builds a class of N students from the sample class (honest and mistaken submissions; the
 attacks, which mostly wait for timeouts, are left out), in two copies of the course. One
@@ -11,7 +11,7 @@ and writes (``results.json``, ``benchmark.png``) notebooks per second, speed-ups
 per notebook against the floor (a fresh `import torch; from d2l import torch`, measured in
 the same run) and the peak memory of each run's process tree. With ``--as-user NAME`` (run
 as root), the sandboxed run is made once more by that ordinary user, whose sandbox has the
-limits such a user gets (``convcourse.limits``): the sandbox's cost for each.
+limits such a user gets (``convgrader.limits``): the sandbox's cost for each.
 """
 import argparse
 import json
@@ -27,9 +27,9 @@ from pathlib import Path
 import nbformat
 import psutil
 
-from convcourse import sample_class
-from convcourse.notebooks import read
-from convcourse.warm import STOCK_CLIENT
+from convgrader import sample_class
+from convgrader.notebooks import read
+from convgrader.warm import STOCK_CLIENT
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"
@@ -184,7 +184,7 @@ def main(argv=None):
                 for name in folders + files:
                     shutil.chown(os.path.join(folder, name), args.as_user, args.as_user)
         notebooks = args.students * len(assignments)
-        batch = ["-m", "convcourse.batch", "--workers", str(args.workers)]
+        batch = ["-m", "convgrader.batch", "--workers", str(args.workers)]
         # The notebook's own kernel, no sandbox, jupyter_client's own kernel client.
         stock = ["--Execute.kernel_name=python3", f"--AsyncKernelManager.client_class={STOCK_CLIENT}"]
         plans = {"stock": [["-m", "nbgrader", "autograde", a, *stock] for a in assignments],

@@ -1,6 +1,6 @@
 """The instructor report: how a class did, per notebook and per test cell, from the gradebook.
 
-    python -m convcourse.report [--db-url URL] [--out reports]
+    python -m convgrader.report [--db-url URL] [--out reports]
 
 writes ``scores.csv`` (one row per student and notebook), ``test_cells.csv`` (one row per
 test cell: submissions, failures, failure rate, mean points) and ``report.png`` (the score

@@ -3,12 +3,12 @@
 Student code runs in the kernel, so during grading it would otherwise have the grader's
 rights: write the gradebook, read source/ and other students' work, open connections.
 Here each grading process (``nbgrader autograde``, or one worker of the batch grader)
-starts one sandbox: ``bwrap`` runs the warm fork server of ``convcourse.warm`` as pid 1 of
+starts one sandbox: ``bwrap`` runs the warm fork server of ``convgrader.warm`` as pid 1 of
 its own pid, network, mount, IPC and user namespaces, and every kernel is forked inside it.
 
 Inside the sandbox:
-- the system (/usr, /etc), Python, the virtual environment and the ``convcourse`` package
-  are read-only, and so are the sandbox's root and /dev; /tmp is private; the only other
+- the system (/usr, /etc), Python, the virtual environment and the course's packages
+  (``convcourse`` and ``convgrader``) are read-only, and so are the sandbox's root and /dev; /tmp is private; the only other
   path is the sandbox's own directory, where the kernel's working directory is a copy of
   the submission's folder (a kernel sees no source/, release/, gradebook, other student
   or home directory);
@@ -19,24 +19,24 @@ Inside the sandbox:
 - memory (``memory_limit`` beyond what the preloaded fork server holds) and processes and
   threads (``max_processes``) are capped by the best the machine offers: a cgroup v2 (as
   root, or delegated to an ordinary user), a cgroup v1 as root, else rlimits on each kernel
-  (``convcourse.limits``; the log says which);
+  (``convgrader.limits``; the log says which);
 - before each kernel, the server kills every other process in the sandbox and empties
-  every writable mount (``convcourse.warm._reset_sandbox``), the grader waits until the
+  every writable mount (``convgrader.warm._reset_sandbox``), the grader waits until the
   last kernels' shared memory is freed, and the submission's folder is copied afresh:
   nothing a kernel leaves behind reaches the next student. The server is pid 1 and not
   dumpable, so a kernel can neither signal nor trace it; the socket that asks it for
   kernels is not in the sandbox. Killing the grading process kills the whole sandbox.
 
 The sandbox needs no privilege: an ordinary user builds it with user namespaces. The
-server imports the very ``convcourse`` package that the grader imported (from a copy of the
+server imports the very packages that the grader imported (from a copy of the
 course too), with the venv's interpreter by a path that the sandbox shows (a venv reached
 through a symbolic link too).
 
 ``SandboxedProvisioner`` is the kernel provisioner of the kernelspec ``convcourse-sandbox``
-(installed by ``python -m convcourse.warm install``) that nbgrader_config.py selects for
+(installed by ``python -m convgrader.warm install``) that nbgrader_config.py selects for
 autograding. Where bubblewrap is missing or cannot make namespaces, it refuses to start a
 kernel unless ``c.SandboxedProvisioner.allow_unsandboxed = True``: then kernels are warm
-but unconfined. ``python -m convcourse.sandbox`` says what this machine allows.
+but unconfined. ``python -m convgrader.sandbox`` says what this machine allows.
 """
 import asyncio
 import atexit
@@ -57,7 +57,8 @@ from pathlib import Path
 from traitlets import Bool, Integer, Unicode
 
 import convcourse
-from convcourse import fs, limits, warm
+import convgrader
+from convgrader import fs, limits, warm
 
 KERNEL_NAME = "convcourse-sandbox"
 log = logging.getLogger(__name__)
@@ -111,10 +112,11 @@ def _namespaces_refused():
     return said[-1] if said else f"exit status {result.returncode}"
 
 
-def package_folder():
-    """The folder of the ``convcourse`` package this process imported (a copy of the
-    course imports its own)."""
-    return Path(convcourse.__file__).resolve().parent
+def package_folders():
+    """The folders of the course's two packages as this process imported them (a copy of
+    the course imports its own): ``convcourse``, which the notebooks import, and
+    ``convgrader``, whose fork server and ``calls`` run in the sandbox."""
+    return [Path(package.__file__).resolve().parent for package in (convcourse, convgrader)]
 
 
 def sandbox_python():
@@ -127,7 +129,7 @@ def sandbox_python():
 
 def readonly_paths():
     """What the sandbox shows read-only: system, Python, the venv, the course package."""
-    paths = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package_folder())]
+    paths = ["/usr", "/etc", sys.base_prefix, sys.prefix, *map(str, package_folders())]
     return [p for p in dict.fromkeys(os.path.realpath(p) for p in paths) if os.path.exists(p)]
 
 
@@ -155,16 +157,16 @@ def bwrap_command(directory, listen_fd, tmp_size=None):
     # and devices) become read-only: what stays writable is /tmp and the sandbox's folder,
     # which the reset empties, and each kernel's own /dev/shm (isolate_kernel).
     command += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    return command + [sandbox_python(), "-m", "convcourse.warm", "serve",
+    return command + [sandbox_python(), "-m", "convgrader.warm", "serve",
                       "--fd", str(listen_fd), "--sandboxed"]
 
 
 def sandbox_environment():
     """The environment the server (and so every kernel) starts from: nothing of the grader's."""
-    # PYTHONPATH: the package's folder is all the sandbox shows of the course root, and
+    # PYTHONPATH: the packages' folders are all the sandbox shows of the course root, and
     # Python's path comes before the venv's editable install (which may name another copy).
     return {"PATH": f"{Path(sandbox_python()).parent}:/usr/bin:/bin", "HOME": "/tmp",
-            "PYTHONPATH": str(package_folder().parent),
+            "PYTHONPATH": os.pathsep.join(dict.fromkeys(str(f.parent) for f in package_folders())),
             "LANG": "C.UTF-8", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "MPLCONFIGDIR": "/tmp/.matplotlib", "IPYTHONDIR": "/tmp/.ipython",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
@@ -345,7 +347,7 @@ class Sandbox:
 
     def reset(self):
         """Kill every process in the sandbox but the server, empty every writable folder;
-        what went wrong, or None if done (see ``convcourse.warm._reset_sandbox``)."""
+        what went wrong, or None if done (see ``convgrader.warm._reset_sandbox``)."""
         if self.process.poll() is not None:
             return f"its server exited with status {self.process.returncode}"
         try:

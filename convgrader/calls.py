@@ -1,7 +1,7 @@
 """What a grading kernel runs when the grader calls one of the student's functions.
 
 While grading, test cells never run in the student's kernel: the grader runs them in its
-own process (``convcourse.judge``) and, for each call of a student's function, sends the
+own process (``convgrader.judge``) and, for each call of a student's function, sends the
 kernel one line of code that calls ``call`` with the function's name and its arguments.
 The kernel answers with an observation of the result (``convcourse.checks.observe``):
 plain data the grader judges against the expected values it computes itself.

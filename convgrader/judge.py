@@ -2,12 +2,12 @@
 
 During grading a test cell never reaches the student's kernel. The grader runs it in its
 own process with each of the student's functions replaced by a stand-in that sends the
-call's arguments to the kernel (``convcourse.calls``) and brings back an observation of
+call's arguments to the kernel (``convgrader.calls``) and brings back an observation of
 what the function returned (``convcourse.checks.Reported``). The test cell's own code,
 its inputs' construction and its expected values (PyTorch's layers) run here, where
 student code cannot patch them, and where the hidden tests' source stays.
 
-A notebook is graded in three steps (``GuardedExecute`` in ``convcourse.grading``):
+A notebook is graded in three steps (``GuardedExecute`` in ``convgrader.grading``):
 every other code cell runs in the kernel first, in order, as stock nbgrader runs it; then
 the visible part of every test cell; then the hidden parts. So no student code runs after
 a hidden input has reached the kernel, except the function calls the hidden checks make,
@@ -22,9 +22,10 @@ from time import monotonic
 
 from nbclient.util import ensure_async, run_sync
 
-from convcourse import calls, checks
+from convcourse import checks
+from convgrader import calls
 from convcourse.checks import CheckFailed, Reported
-from convcourse.notebooks import error_output, stream_output
+from convgrader.notebooks import error_output, stream_output
 
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*\n?",
                      re.MULTILINE | re.DOTALL)
@@ -97,7 +98,7 @@ class KernelCalls:
     def call(self, name, args, kwargs):
         if self.stopped:
             return Reported({"kind": "stopped", "reason": f"could not run: {self.stopped}"})
-        code = f"__import__('convcourse.calls').calls.call({name!r}, {calls.encode(args, kwargs)!r})"
+        code = f"__import__('convgrader.calls').calls.call({name!r}, {calls.encode(args, kwargs)!r})"
         return Reported(run_sync(self._call_in_kernel)(code), detailed=self.detailed)
 
     async def _call_in_kernel(self, code):

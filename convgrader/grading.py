@@ -7,7 +7,7 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
   runs as an ordinary cell; a known one gets back its role and points. Deleted test cells
   come back through nbgrader's own ``OverwriteCells.add_missing_cells``.
 - ``GuardedExecute`` (executing): the notebook's cells run in the kernel, but test cells are
-  judged in this process (``convcourse.judge``): the kernel only runs the student's
+  judged in this process (``convgrader.judge``): the kernel only runs the student's
   functions on the tests' inputs, the grader computes what they should return, and a test
   cell's outputs are the grader's verdict. When the kernel dies, or keeps running after the
   timeout's interrupt, every later cell and check fails instead of showing no output (a
@@ -27,10 +27,10 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
-from convcourse import judge
-from convcourse.notebooks import (error_output, is_solution, is_test, nbgrader_meta,
+from convgrader import judge
+from convgrader.notebooks import (error_output, is_solution, is_test, nbgrader_meta,
                                   stream_output)
-from convcourse.warm import PromptKernelClient
+from convgrader.warm import PromptKernelClient
 
 
 class RestoreCellRoles(NbGraderPreprocessor):
@@ -101,7 +101,7 @@ class GuardedExecute(Execute):
     """nbgrader's Execute, made safe against dying, stuck, flooding and patching kernels.
 
     The notebook's code cells run in the kernel in order, except test cells: those are
-    judged afterwards in this process (``convcourse.judge``), visible parts first, then
+    judged afterwards in this process (``convgrader.judge``), visible parts first, then
     hidden parts, and their outputs are the grader's verdict only.
     """
 

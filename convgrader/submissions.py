@@ -35,7 +35,7 @@ subclass of nbgrader's ``Autograde`` that
 
 A refused submission is logged as one line, ``<student>/<assignment>: <reason>``; nbgrader
 then counts it as failed (its graded copy removed, exit status 1) and grades the others.
-The batch grader (``convcourse.batch``) grades through the same class.
+The batch grader (``convgrader.batch``) grades through the same class.
 """
 import datetime
 import errno

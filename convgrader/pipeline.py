@@ -1,6 +1,6 @@
 """Steps of the instructor pipeline that nbgrader has no command for.
 
-    python -m convcourse.pipeline table grades.csv     print the grade table of an export
+    python -m convgrader.pipeline table grades.csv     print the grade table of an export
 """
 import argparse
 import sys

@@ -29,7 +29,7 @@ import signal
 import time
 from pathlib import Path
 
-from convcourse import fs
+from convgrader import fs
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
@@ -64,7 +64,7 @@ class Limits:
         add to what it holds now."""
 
     def kernel_rlimits(self):
-        """What each kernel sets on itself after the fork (``convcourse.warm``)."""
+        """What each kernel sets on itself after the fork (``convgrader.warm``)."""
         return {"CORE": 0}
 
     def shm_size(self):

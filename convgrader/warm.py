@@ -1,14 +1,14 @@
 """Warm kernels: each grading kernel is forked from a process that has already imported torch.
 
 A fresh kernel spends about 5 s importing torch and d2l before it runs a cell. Here a fork
-server (``python -m convcourse.warm serve SOCKET --parent PID``) imports them once; every
+server (``python -m convgrader.warm serve SOCKET --parent PID``) imports them once; every
 kernel is a new child forked from it, so it starts with those modules loaded but from a
 clean process state: the server never runs notebook code, and no kernel sees another's
 changes. Each kernel dies with its fork server, and the server with its grading process.
 
 Jupyter selects this through its own extension point: ``WarmProvisioner`` is a kernel
 provisioner (entry point ``convcourse-warm``, registered in pyproject.toml), used by the
-kernelspec ``convcourse-warm`` that ``python -m convcourse.warm install`` puts in the
+kernelspec ``convcourse-warm`` that ``python -m convgrader.warm install`` puts in the
 environment. nbclient and nbgrader then start, interrupt and kill these kernels as any
 other; ``c.Execute.kernel_name = "convcourse-warm"`` turns it on.
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 
-from convcourse import fs
+from convgrader import fs
 
 KERNEL_NAME = "convcourse-warm"
 # What a course notebook imports; importing it in the server is what makes kernels warm.
@@ -49,7 +49,7 @@ def serve(listener, sandboxed=False):
 
     Requests are JSON lines: ``{"op": "fork", "args", "cwd", "env"}`` forks a kernel and
     answers its pid, then "ready" once its sockets are bound; ``{"op": "ping"}`` answers
-    once the imports are done; in a sandbox (``convcourse.sandbox``), ``{"op": "reset"}``
+    once the imports are done; in a sandbox (``convgrader.sandbox``), ``{"op": "reset"}``
     kills every other process of the sandbox and empties its writable folders before the
     next kernel, and each kernel first enters namespaces of its own (``isolate_kernel``).
     Where they cannot be made, every request is answered ``{"error": why}``.
@@ -61,7 +61,7 @@ def serve(listener, sandboxed=False):
     isolate = None
     if sandboxed:
         _protect_from_kernels()
-        from convcourse.sandbox import isolate_kernel as isolate
+        from convgrader.sandbox import isolate_kernel as isolate
         refusal = _try_in_child(isolate)
         if refusal:  # say why to whoever asks, rather than start kernels that die at once
             _refuse_forever(listener, "the sandbox cannot give each kernel namespaces of its "
@@ -167,7 +167,7 @@ def _reset_sandbox(expected_mounts):
     The writable folders are not a list: they are every file system mounted read-write in
     the sandbox (from /proc/self/mountinfo), but /proc and terminals. A mount added to the
     sandbox is emptied too. Each kernel has its own IPC namespace and /dev/shm (see
-    ``convcourse.sandbox.isolate_kernel``): they went with its processes, and the check of
+    ``convgrader.sandbox.isolate_kernel``): they went with its processes, and the check of
     /proc/sysvipc here shows that none was made in the sandbox's own. A kernel cannot mount
     or unmount here, but it may rename the folders that lead to a mount in /tmp (a venv or
     course under /tmp): the mount moves with them, so the mount points are checked too.
@@ -328,7 +328,7 @@ def _become_kernel(request, connection, server, isolate=None):
         if isolate is not None:
             isolate(request.get("shm_size"))
             _die_with(server)  # again: a change of credentials may clear it
-            from convcourse.limits import apply_kernel_rlimits
+            from convgrader.limits import apply_kernel_rlimits
             apply_kernel_rlimits(request.get("rlimits") or {})
         else:
             _first_to_go_when_memory_runs_out()
@@ -371,13 +371,16 @@ class ForkServer:
         fs.remove_stale("convcourse-warm-")  # the folders of killed grading processes
         self.directory = tempfile.mkdtemp(prefix=f"convcourse-warm-{os.getpid()}-")
         self.socket_path = os.path.join(self.directory, "fork.sock")
-        # Kernels import the package this process imported (a copy of the course has its
-        # own), not the one the venv's editable install names.
-        package_parent = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [package_parent] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        # Kernels import the packages this process imported (a copy of the course has its
+        # own), not the ones the venv's editable install names.
+        import convcourse
+        import convgrader
+        parents = [str(Path(package.__file__).resolve().parent.parent)
+                   for package in (convcourse, convgrader)]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(
+            parents + [p for p in [os.environ.get("PYTHONPATH")] if p])))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "convcourse.warm", "serve", self.socket_path,
+            [sys.executable, "-m", "convgrader.warm", "serve", self.socket_path,
              "--parent", str(os.getpid())], stdin=subprocess.DEVNULL, env=env)
         atexit.register(self.stop)
 
@@ -570,7 +573,7 @@ def main(argv=None):
     elif argv[:1] == ["install"]:
         print(install_kernelspec())
     else:
-        sys.exit("usage: python -m convcourse.warm install | serve SOCKET --parent PID | "
+        sys.exit("usage: python -m convgrader.warm install | serve SOCKET --parent PID | "
                  "serve --fd N [--sandboxed]")
 
 

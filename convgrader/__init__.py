@@ -1,0 +1,18 @@
+"""The course's grader: what only instructors run. It is never in the student kit.
+
+What grading runs inside the student's kernel:
+- ``convgrader.calls``: calls a student's function for the grader and reports the result.
+
+What the grader runs:
+- ``convgrader.grading``: nbgrader preprocessors that make grades hold (execution, caps).
+- ``convgrader.judge``: test cells run in the grader, calling the functions in the kernel.
+- ``convgrader.submissions``: submission folders and notebooks checked before any copy.
+- ``convgrader.sanitize``, ``convgrader.feedback``: no active content, hidden tests cleared.
+- ``convgrader.warm``, ``convgrader.sandbox``, ``convgrader.limits``, ``convgrader.fs``:
+  warm kernels in a sandbox, and its limits.
+- ``convgrader.batch``: grading a class with N workers.
+
+Tools: ``convgrader.notebooks`` (nbgrader cells), ``convgrader.sample_class`` (the bundled
+sample class), ``convgrader.report``, ``convgrader.benchmark``, ``convgrader.pipeline``,
+``convgrader.kit`` (the student kit).
+"""
