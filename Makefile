@@ -17,7 +17,8 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report grade benchmark demo test check postgresql bubblewrap chromium clean
+        report grade benchmark demo test check postgresql bubblewrap chromium clean \
+        exchange demo-exchange
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -32,6 +33,8 @@ help:
 	@echo "make report    reports/: score distribution and failure rate per test cell (PNG, CSV)"
 	@echo "make grade     autograde all submissions with WORKERS workers and warm kernels (FORCE=1 regrades)"
 	@echo "make benchmark stock nbgrader vs the batch grader on STUDENTS students -> bench/"
+	@echo "make exchange  (administrator, as root, once) the exchange folder EXCHANGE and students' nbgrader config"
+	@echo "make demo-exchange  (as root) release, fetch, submit, collect, grade, feedback with three student accounts"
 	@echo "make clean     remove submissions, grades, feedback and the gradebook"
 
 install: $(VENV)/.installed
@@ -57,6 +60,7 @@ release: install
 collect-sample: install
 	rm -rf submitted
 	$(BIN)/python -m convgrader.sample_class build $(SAMPLE_CLASS) release submitted
+	$(BIN)/nbgrader db student import $(SAMPLE_CLASS)/roster.csv
 
 # A submission nbgrader cannot grade makes it exit non-zero after grading the others: go on
 # with the other assignments too, and fail at the end.
@@ -123,6 +127,30 @@ test: install postgresql bubblewrap chromium
 # and nbval, without grading.
 check: install
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading" source grader_tests
+
+# nbgrader's exchange on this machine (convgrader/exchange.py). An administrator runs
+# `sudo make exchange INSTRUCTOR=<user>` once: it creates EXCHANGE (mode 1777), the course's
+# folder in it owned by INSTRUCTOR (optional: else the first release makes it, and a student
+# could take the name first), and writes STUDENT_CONFIG_DIR/nbgrader_config.py, where every
+# user's nbgrader and JupyterLab's Assignment List find the exchange and the course id. At run time CONVCOURSE_EXCHANGE
+# overrides the folder (nbgrader_config.py reads it too). Neither target installs the venv:
+# run as root, that would leave root's files in it.
+EXCHANGE ?= $(or $(CONVCOURSE_EXCHANGE),/srv/nbgrader/exchange)
+STUDENT_CONFIG_DIR ?= /etc/jupyter
+venv_needed = test -x $(BIN)/python || { echo "$(VENV) is missing: run 'make install' (as the instructor) first." >&2; exit 1; }
+
+exchange:
+	@$(venv_needed)
+	$(BIN)/python -m convgrader.exchange setup --root $(EXCHANGE) --config-dir $(STUDENT_CONFIG_DIR) \
+	    $(if $(INSTRUCTOR),--instructor $(INSTRUCTOR))
+
+# The whole exchange flow with three student accounts it creates (as root), each command run
+# by its own user, in a temporary course and exchange (grader_tests/exchange_flow.py).
+demo-exchange:
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo-exchange creates three student accounts and runs nbgrader as each of them: ask an administrator to run 'sudo make demo-exchange' in $(CURDIR)." >&2; exit 1; fi
+	@$(venv_needed)
+	@$(MAKE) --no-print-directory bubblewrap
+	$(BIN)/python -u grader_tests/exchange_flow.py
 
 clean:
 	rm -rf submitted feedback reports grades.csv gradebook.db

@@ -16,6 +16,17 @@ c.CourseDirectory.root = COURSE_ROOT
 c.CourseDirectory.db_url = os.environ.get(
     "CONVCOURSE_DB_URL", "sqlite:///" + os.path.join(COURSE_ROOT, "gradebook.db"))
 
+# nbgrader's exchange: the folder of this machine where assignments are released, students
+# submit and feedback is returned (`sudo make exchange` creates it once, with the machine-wide
+# nbgrader_config.py students' nbgrader reads). CONVCOURSE_EXCHANGE names another folder.
+# Stock nbgrader leaves submissions and feedback there readable by any student who learns
+# their names; the course's exchange classes make each readable by its own student and the
+# instructors only (convcourse/exchange.py, convgrader/exchange.py).
+import convcourse.exchange  # noqa: E402
+c.Exchange.root = convcourse.exchange.exchange_root()
+c.ExchangeFactory.submit = "convcourse.exchange.PrivateSubmit"
+c.ExchangeFactory.release_feedback = "convgrader.exchange.PrivateReleaseFeedback"
+
 # Students' folders may carry checkpoints and caches: never copy or grade them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 

@@ -17,6 +17,7 @@ the course copy's nbgrader_config.py, e.g.
 c.HTMLExporter.sanitize_html = False'``. CONVCOURSE_BROWSER_SCREENSHOTS=<folder> keeps
 pictures of the three pages there.
 """
+import functools
 import json
 import os
 import secrets
@@ -110,9 +111,12 @@ def free_port():
 
 
 class Lab:
-    """JupyterLab with the formgrader on the course copy, on loopback with a fixed token."""
+    """JupyterLab with the formgrader on the course copy, on loopback with a fixed token.
 
-    def __init__(self, course, workdir):
+    With ``user`` (users.User), the server runs as that user, in a clean environment with
+    ``env`` added (users.environment); ``workdir`` must then be theirs."""
+
+    def __init__(self, course, workdir, user=None, env=None):
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -120,11 +124,17 @@ class Lab:
         self.requests.touch()
         config = workdir / "jupyter_server_config.py"
         config.write_text(SERVER_CONFIG.format(requests=str(self.requests)))
-        env = course_env()
+        if user is None:
+            env = {**course_env(), **(env or {})}
+            start = subprocess.Popen
+        else:
+            import users
+            users.give(user, workdir)
+            start = functools.partial(users.popen_as, user)
         env["JUPYTER_RUNTIME_DIR"] = str(workdir / "runtime")
         self.log = workdir / "lab.log"
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(
+            self.process = start(
                 [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
                  f"--config={config}", "--ServerApp.ip=127.0.0.1",
                  f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",

@@ -67,3 +67,16 @@ def test_every_sample_answer_file_loads_and_fills(assignment):
     nb = read(sample_class.notebook_path(COURSE_ROOT / "release", assignment))
     for student in sample_class.students(SAMPLE_CLASS, assignment):
         sample_class.fill(nb, answers_for(student, assignment))
+
+
+def test_the_roster_names_every_sample_student():
+    """`make collect-sample` imports grader_tests/sample_class/roster.csv (`nbgrader db
+    student import`): every sample student gets a first and a last name in the formgrader."""
+    import csv
+    with open(SAMPLE_CLASS / "roster.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    named = {r["id"] for r in rows if r["first_name"].strip() and r["last_name"].strip()}
+    everyone = {s for a in sample_class.assignments(SAMPLE_CLASS)
+                for s in sample_class.students(SAMPLE_CLASS, a)}
+    assert len(rows) == len({r["id"] for r in rows}), "a student is in the roster twice"
+    assert everyone <= named, f"no name in roster.csv for {sorted(everyone - named)}"

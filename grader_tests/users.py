@@ -11,7 +11,8 @@ read. Tests that run a command as such a user use this module:
         users.run_as(user, [sys.executable, "-m", "nbgrader", ...], cwd=folder)
 
 Run as root (CI), commands run as ``NAME``, a user the tests create with ``useradd``; run as
-anyone else, they run as that user, directly.
+anyone else, they run as that user, directly. Tests that need several users (students of the
+exchange, test_exchange.py) ask ``other_users(names)``: created as root, skipped otherwise.
 """
 import functools
 import os
@@ -42,6 +43,42 @@ def _user(entry):
     return User(entry.pw_name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
 
 
+class CannotCreate(Exception):
+    """A user could not be created (not root, or useradd failed)."""
+
+
+def account(name, private_home=False):
+    """The Linux user ``name``, created as root with its own group and home (``useradd
+    --create-home --user-group``) when it does not exist yet. ``private_home``: the home is
+    made mode 700 (Debian's useradd makes it 755 unless login.defs sets HOME_MODE), as a
+    student's should be. Raises CannotCreate when the user is missing and cannot be made."""
+    try:
+        user = _user(pwd.getpwnam(name))
+    except KeyError:
+        if os.geteuid() != 0:
+            raise CannotCreate(f"there is no user {name}, and only root can create it")
+        made = subprocess.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/sh",
+                               name], capture_output=True, text=True)
+        try:  # another test session may have made it at the same time (useradd exits 9)
+            user = _user(pwd.getpwnam(name))
+        except KeyError:
+            raise CannotCreate(f"cannot create the user {name}: useradd: "
+                               f"{made.stderr.strip() or made.returncode}") from None
+    if private_home and os.geteuid() == 0 and user.home.is_dir():
+        os.chmod(user.home, 0o700)
+    return user
+
+
+def check_can_run_python(user):
+    """Fail, saying how to fix it, when ``user`` cannot run the venv's python: a venv made
+    from a Python under a private folder (root's pyenv is mode 700) works for root only."""
+    probe = run_as(user, [sys.executable, "-c", "pass"], cwd="/")
+    if probe.returncode != 0:
+        pytest.fail(f"{user.name} cannot run {sys.executable} (-> "
+                    f"{os.path.realpath(sys.executable)}): {probe.stderr.strip()}. Rebuild the "
+                    f"venv from a Python every user can run: rm -rf .venv && make install")
+
+
 @functools.cache
 def ordinary_user():
     """The ordinary user that tests run commands as, checked able to run the venv's python.
@@ -52,23 +89,26 @@ def ordinary_user():
     if os.geteuid() != 0:
         return _user(pwd.getpwuid(os.geteuid()))
     try:
-        user = _user(pwd.getpwnam(NAME))
-    except KeyError:
-        made = subprocess.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/sh",
-                               NAME], capture_output=True, text=True)
-        try:  # another test session may have made it at the same time (useradd exits 9)
-            user = _user(pwd.getpwnam(NAME))
-        except KeyError:
-            pytest.skip(f"cannot create the ordinary user {NAME} for this test: "
-                        f"useradd: {made.stderr.strip() or made.returncode}")
-    # A venv made from a Python under a private folder (root's pyenv is mode 700) works for
-    # root only: say how to fix it instead of letting every command fail obscurely.
-    probe = run_as(user, [sys.executable, "-c", "pass"], cwd="/")
-    if probe.returncode != 0:
-        pytest.fail(f"{user.name} cannot run {sys.executable} (-> "
-                    f"{os.path.realpath(sys.executable)}): {probe.stderr.strip()}. Rebuild the "
-                    f"venv from a Python every user can run: rm -rf .venv && make install")
+        user = account(NAME)
+    except CannotCreate as error:
+        pytest.skip(f"ordinary user for this test: {error}")
+    check_can_run_python(user)
     return user
+
+
+def other_users(names):
+    """Users other than the one running the tests (students, say), each with a private home:
+    created as root when missing; the test is skipped when they cannot be (not root: an
+    ordinary user cannot run commands as another)."""
+    if os.geteuid() != 0:
+        pytest.skip(f"running commands as {', '.join(names)} needs root (the tests create them)")
+    try:
+        found = [account(name, private_home=True) for name in names]
+    except CannotCreate as error:
+        pytest.skip(str(error))
+    for user in found:
+        check_can_run_python(user)
+    return found
 
 
 def command_as(user, command):
