@@ -3,7 +3,7 @@
 
 # The venv's python is a link to this interpreter, so every user of the course must be able
 # to run it: Debian's /usr/bin/python3.11 is, a python3.11 under root's home (pyenv, mode
-# 700) is not. PYTHON=... overrides.
+# 700) is not. PYTHON=... overrides: Python 3.11, 3.12 and 3.13 all work.
 PYTHON ?= $(or $(wildcard /usr/bin/python3.11),python3.11)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
@@ -18,7 +18,7 @@ SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
         report grade benchmark demo test check postgresql bubblewrap chromium clean \
-        exchange demo-exchange
+        exchange demo-exchange kit test-kit ci
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -35,13 +35,16 @@ help:
 	@echo "make benchmark stock nbgrader vs the batch grader on STUDENTS students -> bench/"
 	@echo "make exchange  (administrator, as root, once) the exchange folder EXCHANGE and students' nbgrader config"
 	@echo "make demo-exchange  (as root) release, fetch, submit, collect, grade, feedback with three student accounts"
+	@echo "make kit       the student kit -> dist/conv-basics-kit/ and .zip (notebooks, checks, pins, README)"
+	@echo "make test-kit  install the kit in fresh venvs (KIT_PYTHONS) and run every notebook with the notes' answers"
 	@echo "make clean     remove submissions, grades, feedback and the gradebook"
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-student.txt requirements-d2l.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-d2l.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m convgrader.warm install
 	touch $@
@@ -121,12 +124,25 @@ chromium:
 	  $(call apt_install,Chromium,chromium chromium-driver,the browser test will be skipped); }
 
 test: install postgresql bubblewrap chromium
-	$(BIN)/python -m pytest --nbval --nbval-current-env source grader_tests
+	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not kit" source grader_tests
+
+# The student kit as a student installs it: a fresh venv per Python of KIT_PYTHONS (found on
+# PATH, as /usr/bin/pythonX.Y or under pyenv), pip install from the registry (pip's cache
+# makes the second time quick), every release notebook run with the notes' answers, Validate.
+KIT_PYTHONS ?= 3.11 3.13
+test-kit: install
+	CONVCOURSE_KIT_PYTHONS="$(KIT_PYTHONS)" $(BIN)/python -m pytest -m kit grader_tests/test_kit.py
+
+# What CI runs (.ci/run): every test, then the student kit on two Pythons.
+ci: test test-kit
+
+kit: install
+	$(BIN)/python -m convgrader.kit build
 
 # The edit-run loop (under 2 minutes): unit tests, the notebooks' contract, release/ in sync
 # and nbval, without grading.
 check: install
-	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading" source grader_tests
+	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading and not kit" source grader_tests
 
 # nbgrader's exchange on this machine (convgrader/exchange.py). An administrator runs
 # `sudo make exchange INSTRUCTOR=<user>` once: it creates EXCHANGE (mode 1777), the course's
