@@ -25,7 +25,7 @@ help:
 	@echo "make test      all tests (nbval, release in sync, autograde end to end)"
 	@echo "make check     the quick tier: unit tests, contract, release in sync, nbval (no grading)"
 	@echo "make install   create .venv with the pinned dependencies (the other targets do it too)"
-	@echo "make lab       JupyterLab on the course (students: open release/)"
+	@echo "make lab       JupyterLab on the course, the instructor's (formgrader); students get make kit"
 	@echo "make outputs   re-run source/ notebooks to refresh their stored outputs"
 	@echo "make release   regenerate release/ from source/ (nbgrader generate_assignment)"
 	@echo "make collect-sample   put the sample class's submissions in submitted/"
@@ -118,10 +118,11 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
 	  $(call apt_install,PostgreSQL,postgresql,its tests will be skipped); }
 
-# The browser test (grader_tests/test_browser.py) drives headless Chromium through its driver.
+# The browser tests (grader_tests/test_browser.py, test_exchange.py) drive headless Chromium
+# through its driver; a CJK font shows the notebooks' Chinese terms in their screenshots.
 chromium:
-	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
-	  $(call apt_install,Chromium,chromium chromium-driver,the browser test will be skipped); }
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list :lang=zh | grep -q .; } || { \
+	  $(call apt_install,Chromium,chromium chromium-driver fonts-noto-cjk,the browser tests will be skipped); }
 
 test: install postgresql bubblewrap chromium
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not kit" source grader_tests

@@ -130,6 +130,11 @@ def student_env(home, venv):
             "PIP_CACHE_DIR": cache, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
+def plain(text):
+    """``text`` without the terminal's colours (jupyter's extension lists have them)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
 def run(command, cwd, env, timeout=1800):
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=timeout)
@@ -198,12 +203,12 @@ def test_the_kit_installs_and_every_notebook_passes_with_the_notes_answers(
 
         # JupyterLab in the kit offers Validate, not the instructor's or the exchange's tools.
         servers = run([venv / "bin" / "jupyter", "server", "extension", "list"], folder, env)
-        said = servers.stdout + servers.stderr
+        said = plain(servers.stdout + servers.stderr)
         assert re.search(r"nbgrader\.server_extensions\.validate_assignment\s+enabled", said), said
         for tool in ("formgrader", "assignment_list", "course_list"):
             assert re.search(rf"nbgrader\.server_extensions\.{tool}\s+disabled", said), said
         labs = run([venv / "bin" / "jupyter", "labextension", "list"], folder, env)
-        said = labs.stdout + labs.stderr
+        said = plain(labs.stdout + labs.stderr)
         for plugin in ("formgrader", "create-assignment", "assignment-list", "course-list"):
             assert f"@jupyter/nbgrader:{plugin}" in said.split("Disabled extensions:")[-1], said
     finally:
