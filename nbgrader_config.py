@@ -60,6 +60,9 @@ c.Execute.kernel_name = "convcourse-sandbox"
 # `Execute.kernel_name` given elsewhere (the batch grader's --unsandboxed and --cold, the
 # benchmark's stock run), while a section nested under the parent wins only here.
 c.Validator.Execute.kernel_name = ""
+# Validate cuts every line of a failure at this width (nbgrader's default, 90, cut the checks'
+# "expected ..., got ..." off). The same in the kit's and the exchange's student config.
+c.Validator.width = 300
 c.SandboxedProvisioner.memory_limit = os.environ.get("CONVCOURSE_MEMORY_LIMIT", "2G")
 c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False

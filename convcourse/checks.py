@@ -59,6 +59,8 @@ def observe(got):
     record = {"kind": "other", "type": _type_name(got)}
     if isinstance(got, (tuple, list)) and len(got) <= MAX_DIMENSIONS:
         record["items"] = [_type_name(item) for item in got]
+        if all(type(item) is float for item in got):  # (4.0, 4.0): say so, values included
+            record["floats"] = [float(item) for item in got]
     return record
 
 
@@ -102,10 +104,15 @@ class Reported:
                 raise ValueError("ints")
             return {"kind": kind, "values": values}
         if kind == "other":
-            items = record.get("items")
+            items, floats = record.get("items"), record.get("floats")
+            if floats is not None and not (isinstance(floats, list) and all(
+                    type(x) in (float, int) for x in floats[:MAX_DIMENSIONS])):
+                raise ValueError("floats")
             return {"kind": kind, "type": _safe_name(record.get("type")),
                     "items": [_safe_name(i) for i in items[:MAX_DIMENSIONS]]
-                    if isinstance(items, list) else None}
+                    if isinstance(items, list) else None,
+                    "floats": [float(x) for x in floats[:MAX_DIMENSIONS]]
+                    if floats is not None else None}
         if kind == "error":
             return {"kind": kind, "ename": _safe_name(record.get("ename")),
                     "evalue": str(record.get("evalue", ""))[:300]}
@@ -130,7 +137,10 @@ def _describe(record, detailed):
     if kind == "ints":
         return f"{tuple(record['values'])}"
     if kind == "other":
-        items = record.get("items")
+        items, floats = record.get("items"), record.get("floats")
+        if floats:
+            values = tuple(floats) if record["type"] == "builtins.tuple" else floats
+            return f"a {record['type'].removeprefix('builtins.')} of floats, {values!r}"
         if items:
             return f"a {record['type']} of {', '.join(items)}"
         return f"a {record['type']}"
@@ -212,8 +222,13 @@ def check_shape_tuple(got, expected, what):
     record, detailed = _observation(got, what)
     expected = tuple(expected)
     if record["kind"] != "ints":
+        hint = ""
+        if record.get("items") and any(i in ("builtins.float", "torch.Tensor")
+                                       for i in record["items"]):
+            hint = ("\nIts elements must be Python ints: use integer division (//) or int(...)"
+                    " on each.")
         raise CheckFailed(f"{what} should return a tuple of ints like {expected}, "
-                          f"but returned {_describe(record, detailed)}.")
+                          f"but returned {_describe(record, detailed)}.{hint}")
     if tuple(record["values"]) != expected:
         got_values = f", got {tuple(record['values'])}" if detailed else ""
         raise CheckFailed(f"{what}: expected {expected}{got_values}.")

@@ -132,6 +132,8 @@ c = get_config()  # noqa: F821
 # The exchange folder of this machine; CONVCOURSE_EXCHANGE overrides it.
 c.Exchange.root = os.environ.get("CONVCOURSE_EXCHANGE") or {root!r}
 c.CourseDirectory.course_id = {course_id!r}
+# Validate shows the checks' failure lines whole (nbgrader cuts them at 90 characters).
+c.Validator.width = 300
 
 # A submission readable by its student and the instructors only (convcourse/exchange.py),
 # when the course's package is installed in the Python environment nbgrader runs from.

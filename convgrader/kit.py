@@ -26,6 +26,7 @@ KIT_NAME = "conv-basics-kit"
 FILES = [
     ("kit/README.md", "README.md"),
     ("kit/pyproject.toml", "pyproject.toml"),
+    ("kit/jupyter-config/nbgrader_config.py", "jupyter-config/nbgrader_config.py"),
     ("kit/jupyter-config/page_config.json", "jupyter-config/page_config.json"),
     ("kit/jupyter-config/zz-conv-basics-student.json",
      "jupyter-config/zz-conv-basics-student.json"),

@@ -88,6 +88,22 @@ def test_shape_tuples():
             check_shape_tuple(wrong, (4, 4), "conv_output_shape(5, 2)")
 
 
+def test_a_shape_of_floats_is_told_its_elements_are_floats():
+    """(4.0, 4.0) from true division: the message names floats, quotes them, and says how."""
+    with pytest.raises(CheckFailed) as raised:
+        check_shape_tuple((4.0, 4.0), (4, 4), "conv_output_shape(X.shape, (3, 3), padding=1)")
+    assert str(raised.value) == (
+        "conv_output_shape(X.shape, (3, 3), padding=1) should return a tuple of ints like "
+        "(4, 4), but returned a tuple of floats, (4.0, 4.0).\nIts elements must be Python ints: "
+        "use integer division (//) or int(...) on each.")
+    # What the grader receives from the kernel: the same words, checked to be numbers.
+    from convcourse.checks import Reported, observe
+    with pytest.raises(CheckFailed, match=r"a list of floats, \[4.5, inf\]"):
+        check_shape_tuple(Reported(observe([4.5, float("inf")])), (4, 4), "f()")
+    forged = {**observe((4.0, 4.0)), "floats": ["<script>", 4.0]}
+    assert Reported(forged).record == {"kind": "unreadable"}
+
+
 def test_random_tensors_are_reproducible_small_integers():
     first = random_tensor(torch.Generator().manual_seed(1), 3, 4)
     again = random_tensor(torch.Generator().manual_seed(1), 3, 4)

@@ -200,6 +200,16 @@ def test_the_kit_installs_and_every_notebook_passes_with_the_notes_answers(
         # Validate, as the notebook's button does: every notebook passes.
         validated = run([venv / "bin" / "nbgrader", "validate", *notebooks], folder, env)
         assert validated.stdout.count(SUCCESS) == len(notebooks), validated.stdout[-3000:]
+        # A wrong answer: the check's line whole, to its expected-versus-got (the kit's
+        # nbgrader_config.py widens nbgrader's cut at 90 characters).
+        wrong = folder / notebooks[0].with_name("wrong.ipynb")
+        release = read(COURSE_ROOT / "release" / notebooks[0])
+        answers = sample_class.load_answers(SAMPLE_CLASS / ASSIGNMENTS[0] / "flipped_kernel.py")
+        nbformat.write(sample_class.fill(release, answers), str(wrong))
+        refused = run([venv / "bin" / "nbgrader", "validate", wrong], folder, env).stdout
+        assert re.search(r"has the wrong values: \d+ of \d+ elements differ; at index "
+                         r"\(\d+, \d+\) expected -?[\d.]+, got -?[\d.]+\.$", refused,
+                         re.MULTILINE), refused[-3000:]
 
         # JupyterLab in the kit offers Validate, not the instructor's or the exchange's tools.
         servers = run([venv / "bin" / "jupyter", "server", "extension", "list"], folder, env)

@@ -11,6 +11,7 @@ only inside it (test_autograde.py, test_autograde_gives_the_expected_points).
 Two `nbgrader validate` runs, each starting one plain kernel: a correct answer (the notes'
 code) and a wrong one (a flipped kernel), both sample-class answers in a release notebook.
 """
+import re
 import shutil
 import subprocess
 import sys
@@ -146,6 +147,9 @@ def test_validate_fails_a_wrong_answer_saying_why(validated):
     # The check's own message, in the student's words, not a sandbox's refusal.
     assert "CheckFailed: corr2d_multi_in(X, K) on the worked example has the wrong values" \
         in run.output, run.output
+    # Whole, to the expected-versus-got at its end (nbgrader's width of 90 cut it off).
+    assert re.search(r"has the wrong values: \d+ of \d+ elements differ; at index \(\d+, \d+\) "
+                     r"expected -?[\d.]+, got -?[\d.]+\.$", run.output, re.MULTILINE), run.output
     assert "sandbox" not in run.output, run.output
 
 
