@@ -18,8 +18,9 @@ EDGE_COLOR = "#495057"
 class Grid:
     """A 2-D matrix drawn as a grid of numbered cells.
 
-    ``padding`` adds that many rows/columns of zeros (shaded) on each side, as (p_h, p_w)
-    or an int. ``highlight`` lists (row, col) cells, counted in the padded grid.
+    ``padding`` adds that many rows/columns (shaded) on each side, as (p_h, p_w) or an
+    int, showing ``pad_text`` ("0" for a convolution's zeros, "−∞" for max pooling's).
+    ``highlight`` lists (row, col) cells, counted in the padded grid.
     """
     values: object
     title: str = ""
@@ -27,6 +28,7 @@ class Grid:
     color: str = WINDOW_COLOR
     padding: object = 0
     show_values: bool = True
+    pad_text: str = "0"
 
     def __post_init__(self):
         rows = [[float(v) for v in row] for row in self.values.tolist()] \
@@ -54,7 +56,8 @@ class Grid:
                 x = left + j
                 cells.append([(x, y), (x + 1, y), (x + 1, y + 1), (x, y + 1)])
                 if self.show_values:
-                    text = "0" if value is None else f"{value:g}"
+                    # The typographic minus, as in the titles and matplotlib's own ticks.
+                    text = self.pad_text if value is None else f"{value:g}".replace("-", "−")
                     ax.text(left + j + 0.5, y + 0.5, text, ha="center", va="center",
                             fontsize=11, color="#868e96" if value is None else "black")
         # One collection of plain squares draws much faster than a patch per cell (grading
@@ -112,12 +115,14 @@ def draw_rows(rows, title=None, gap=0.8, scale=0.55):
 
 
 def draw_sliding_frames(input_size, kernel_size, padding=0, stride=1, frames=None,
-                        title=None, scale=0.4):
-    """Still frames of a window sliding over a (zero-padded) input, as in conv arithmetic.
+                        title=None, scale=0.4, values=None, output=None, pad_text="0",
+                        per_row=1):
+    """Still frames of a window sliding over a (padded) input, as in conv arithmetic.
 
     Each frame shows the padded input with the current window shaded and the output grid
     with the element it produces. ``frames`` picks output positions (default: the first
-    two along a row and the last one).
+    two along a row and the last one). With ``values`` and ``output`` (2-D) the cells show
+    their numbers, and the padding ``pad_text``; ``per_row`` frames share a row.
     """
     n_h, n_w = _pair(input_size)
     k_h, k_w = _pair(kernel_size)
@@ -127,17 +132,20 @@ def draw_sliding_frames(input_size, kernel_size, padding=0, stride=1, frames=Non
     out_w = (n_w + 2 * p_w - k_w) // s_w + 1
     if frames is None:
         frames = [(0, 0), (0, min(1, out_w - 1)), (out_h - 1, out_w - 1)]
-    blank_in = [[0] * n_w for _ in range(n_h)]
-    blank_out = [[0] * out_w for _ in range(out_h)]
-    rows = []
-    for i, j in frames:
-        rows.append([
-            Grid(blank_in, f"input {n_h}×{n_w}, padding {padding}",
-                 window(i * s_h, j * s_w, k_h, k_w), padding=padding, show_values=False),
-            "→",
-            Grid(blank_out, f"output {out_h}×{out_w}", {(i, j)}, color=OUTPUT_COLOR,
-                 show_values=False),
-        ])
+    shown = values is not None and output is not None
+    grid_in = values if shown else [[0] * n_w for _ in range(n_h)]
+    grid_out = output if shown else [[0] * out_w for _ in range(out_h)]
+    frames_drawn = [[
+        Grid(grid_in, f"input {n_h}×{n_w}, padding {padding}",
+             window(i * s_h, j * s_w, k_h, k_w), padding=padding, show_values=shown,
+             pad_text=pad_text),
+        "→",
+        Grid(grid_out, f"output {out_h}×{out_w}", {(i, j)}, color=OUTPUT_COLOR,
+             show_values=shown),
+    ] for i, j in frames]
+    rows = [[item for k, frame in enumerate(frames_drawn[start:start + per_row])
+             for item in ([""] if k else []) + frame]
+            for start in range(0, len(frames_drawn), per_row)]
     fig = draw_rows(rows, title=title or
                     f"kernel {k_h}×{k_w}, padding {padding}, stride {stride}", scale=scale)
     return fig
