@@ -53,6 +53,11 @@ def observe(got):
             data = plain.to(torch.float64).contiguous().numpy().tobytes()
             record["values"] = base64.b64encode(data).decode("ascii")
         return record
+    if isinstance(got, numbers.Integral) and not isinstance(got, bool) and \
+            abs(int(got)) < 2 ** 63:
+        return {"kind": "int", "value": int(got)}
+    if type(got) is float:
+        return {"kind": "other", "type": "builtins.float", "floats": [got]}
     if isinstance(got, (tuple, list)) and len(got) <= MAX_DIMENSIONS and all(
             isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in got):
         return {"kind": "ints", "values": [int(n) for n in got]}
@@ -103,6 +108,11 @@ class Reported:
             if len(values) > MAX_DIMENSIONS or not all(type(n) is int for n in values):
                 raise ValueError("ints")
             return {"kind": kind, "values": values}
+        if kind == "int":
+            value = record["value"]
+            if type(value) is not int or abs(value) >= 2 ** 63:
+                raise ValueError("int")
+            return {"kind": kind, "value": value}
         if kind == "other":
             items, floats = record.get("items"), record.get("floats")
             if floats is not None and not (isinstance(floats, list) and all(
@@ -136,8 +146,12 @@ def _describe(record, detailed):
             kind, "something else")
     if kind == "ints":
         return f"{tuple(record['values'])}"
+    if kind == "int":
+        return f"the int {record['value']}"
     if kind == "other":
         items, floats = record.get("items"), record.get("floats")
+        if floats and record["type"] == "builtins.float":
+            return f"a float, {floats[0]!r}"
         if floats:
             values = tuple(floats) if record["type"] == "builtins.tuple" else floats
             return f"a {record['type'].removeprefix('builtins.')} of floats, {values!r}"
@@ -232,6 +246,20 @@ def check_shape_tuple(got, expected, what):
     if tuple(record["values"]) != expected:
         got_values = f", got {tuple(record['values'])}" if detailed else ""
         raise CheckFailed(f"{what}: expected {expected}{got_values}.")
+
+
+def check_int(got, expected, what):
+    """Fail unless ``got`` is a Python int (a numpy integer will do) equal to ``expected``."""
+    record, detailed = _observation(got, what)
+    if record["kind"] != "int":
+        hint = ""
+        if record["kind"] == "tensor" or record.get("type") == "builtins.float":
+            hint = "\nReturn a Python int: use int(...) (or .item() on a tensor)."
+        raise CheckFailed(f"{what} should return an int like {expected}, "
+                          f"but returned {_describe(record, detailed)}.{hint}")
+    if record["value"] != expected:
+        got_value = f", got {record['value']}" if detailed else ""
+        raise CheckFailed(f"{what}: expected {expected}{got_value}.")
 
 
 def random_tensor(generator, *shape):

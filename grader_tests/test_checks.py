@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from convcourse.checks import CheckFailed, check_shape_tuple, check_tensor, random_tensor
+from convcourse.checks import (CheckFailed, Reported, check_int, check_shape_tuple, check_tensor,
+                               observe, random_tensor)
 
 WORKED = [[56.0, 72.0], [104.0, 120.0]]
 
@@ -102,6 +103,25 @@ def test_a_shape_of_floats_is_told_its_elements_are_floats():
         check_shape_tuple(Reported(observe([4.5, float("inf")])), (4, 4), "f()")
     forged = {**observe((4.0, 4.0)), "floats": ["<script>", 4.0]}
     assert Reported(forged).record == {"kind": "unreadable"}
+
+
+def test_counts_are_checked_as_ints():
+    check_int(56, 56, "conv2d_param_count(3, 2, 3)")
+    check_int(np.int64(56), 56, "conv2d_param_count(3, 2, 3)")
+    for wrong, message in [
+            (54, "conv2d_param_count(3, 2, 3): expected 56, got 54."),
+            (56.0, "should return an int like 56, but returned a float, 56.0.\nReturn a Python int"),
+            (torch.tensor(56), "returned a tensor of shape () and dtype torch.int64.\nReturn a Python int"),
+            (True, "should return an int like 56, but returned a builtins.bool."),
+            ((56,), "should return an int like 56, but returned (56,).")]:
+        with pytest.raises(CheckFailed) as raised:
+            check_int(wrong, 56, "conv2d_param_count(3, 2, 3)")
+        assert message in str(raised.value)
+    # Hidden cases never quote the student's value; a forged record is unreadable.
+    with pytest.raises(CheckFailed, match=r"^f\(\): expected 56\.$"):
+        check_int(Reported(observe(55), detailed=False), 56, "f()")
+    assert Reported({"kind": "int", "value": 2 ** 70}).record == {"kind": "unreadable"}
+    assert Reported({"kind": "int", "value": "56"}).record == {"kind": "unreadable"}
 
 
 def test_random_tensors_are_reproducible_small_integers():
