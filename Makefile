@@ -17,7 +17,7 @@ ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
-        report grade benchmark demo test check postgresql bubblewrap chromium clean \
+        report grade benchmark demo test check postgresql bubblewrap chromium slurm clean \
         exchange demo-exchange kit test-kit ci
 
 help:
@@ -118,13 +118,18 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
 	  $(call apt_install,PostgreSQL,postgresql,its tests will be skipped); }
 
+# The job array's test starts a single-node Slurm cluster (grader_tests/slurm_cluster.py).
+slurm:
+	@{ command -v sbatch && command -v munged && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ]; } >/dev/null 2>&1 || { \
+	  $(call apt_install,Slurm,slurmctld slurmd slurm-client munge,its test will be skipped); }
+
 # The browser tests (grader_tests/test_browser.py, test_exchange.py) drive headless Chromium
 # through its driver; a CJK font shows the notebooks' Chinese terms in their screenshots.
 chromium:
 	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list :lang=zh | grep -q .; } || { \
 	  $(call apt_install,Chromium,chromium chromium-driver fonts-noto-cjk,the browser tests will be skipped); }
 
-test: install postgresql bubblewrap chromium
+test: install postgresql bubblewrap chromium slurm
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not kit" source grader_tests
 
 # The student kit as a student installs it: a fresh venv per Python of KIT_PYTHONS (found on
@@ -170,5 +175,5 @@ demo-exchange:
 	$(BIN)/python -u grader_tests/exchange_flow.py
 
 clean:
-	rm -rf submitted feedback reports grades.csv gradebook.db
+	rm -rf submitted feedback reports grades.csv gradebook.db grading_failures
 	find autograded -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,7 +1,8 @@
 """Grade a whole class with N workers: nbgrader's own Autograde, one submission per task.
 
     python -m convgrader.batch [ASSIGNMENT ...] [--student ID ...] [--workers N] [--force]
-                               [--cold | --unsandboxed] [--shard K/N]
+                               [--cold | --unsandboxed] [--shard K/N | --shard auto]
+    python -m convgrader.batch report        # the class table and what failed, and why
 
 Run it in the course directory, after ``nbgrader generate_assignment`` (``make release``)
 and with submissions in ``submitted/<student>/<assignment>/``. Each worker process holds
@@ -16,7 +17,15 @@ reported and the batch goes on.
 Workers grade with ``convgrader.submissions.CheckedAutograde``, as ``nbgrader autograde``
 does with the course's config: a submission folder holding links, devices, FIFOs or sockets,
 an oversized folder or a malformed notebook is refused before anything is copied, and the
-summary names it with its reason (``FAILED <assignment> <student>: <reason>``).
+summary names it with its reason (``FAILED <assignment> <student>: <reason>``), and so does
+``grading_failures/<student>/<assignment>.txt`` until the submission is graded.
+
+On a cluster, each task of a scheduler's array grades one shard, ``--shard auto``: its index
+and the shards' count come from Slurm's job array (``SLURM_ARRAY_TASK_ID``, ``_MIN``,
+``_STEP``, ``_COUNT``) or from a Kubernetes Indexed Job (``JOB_COMPLETION_INDEX``, and the
+completions in ``CONVCOURSE_SHARDS``: Kubernetes does not expose them). A task that runs
+again (a retry, a requeue) skips what is graded, so a submission is graded once;
+``report`` then reads the shared gradebook (deploy/ has the scheduler's files).
 """
 import argparse
 import concurrent.futures
@@ -129,6 +138,52 @@ def submissions(course_root, assignments=(), students=()):
     return sorted(found)
 
 
+class NoShard(Exception):
+    """``--shard auto`` outside a scheduler's array, or with values that make no shard."""
+
+
+def scheduler_shard(env=None):
+    """(shard, shards, where they came from) from a Slurm array task's or a Kubernetes
+    Indexed Job pod's environment."""
+    env = os.environ if env is None else env
+    try:
+        if "SLURM_ARRAY_TASK_ID" in env:
+            step = int(env.get("SLURM_ARRAY_TASK_STEP", "1"))
+            offset = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+            shard, shards = offset // step, int(env["SLURM_ARRAY_TASK_COUNT"])
+            if offset % step:
+                raise ValueError("the task id is not on the array's step")
+            where = f"Slurm array task {env['SLURM_ARRAY_TASK_ID']}"
+        elif "JOB_COMPLETION_INDEX" in env:
+            if "CONVCOURSE_SHARDS" not in env:
+                raise NoShard("a Kubernetes Indexed Job names its index (JOB_COMPLETION_INDEX) "
+                              "but not the completions: set CONVCOURSE_SHARDS to them")
+            shard, shards = int(env["JOB_COMPLETION_INDEX"]), int(env["CONVCOURSE_SHARDS"])
+            where = f"Kubernetes completion index {shard}"
+        else:
+            raise NoShard("--shard auto needs a scheduler's array: SLURM_ARRAY_TASK_ID "
+                          "(sbatch --array) or JOB_COMPLETION_INDEX (a Kubernetes Indexed "
+                          "Job) is not set; give --shard K/N instead")
+    except (KeyError, ValueError) as error:
+        raise NoShard(f"the scheduler's array variables make no shard: {error}") from None
+    if not 0 <= shard < shards:
+        raise NoShard(f"{where} is shard {shard}, outside 0..{shards - 1}")
+    return shard, shards, where
+
+
+def parse_shard(text, env=None):
+    """(shard, shards, where) from ``--shard K/N`` or ``--shard auto``."""
+    if text == "auto":
+        return scheduler_shard(env)
+    try:
+        shard, shards = (int(n) for n in text.split("/"))
+    except ValueError:
+        raise NoShard(f"--shard {text}: give K/N (0 <= K < N) or auto") from None
+    if not 0 <= shard < shards:
+        raise NoShard(f"--shard {text}: K must be in 0..N-1")
+    return shard, shards, f"shard {shard}/{shards}"
+
+
 def in_shard(student, shard, shards):
     """Whether ``student`` is graded by machine ``shard`` of ``shards`` (stable everywhere)."""
     return zlib.crc32(student.encode()) % shards == shard
@@ -139,8 +194,16 @@ def already_graded(course_root, gradebook, assignment, student):
     if not graded.is_dir():
         return False
     try:
-        gradebook.find_submission(assignment, student)
+        submission = gradebook.find_submission(assignment, student)
+        notebooks = [n.name for n in gradebook.find_assignment(assignment).notebooks]
     except Exception:
+        return False
+    # A grader killed midway (a requeued task) leaves the submission's row with empty
+    # grades, and a sanitized but unexecuted copy in autograded/ (nbgrader writes it before
+    # it runs the notebook, and again after the grades are saved): neither is a grade.
+    from convgrader.classreport import is_graded
+    if not is_graded(submission) or \
+            not all(_was_executed(graded / f"{name}.ipynb") for name in notebooks):
         return False
     submitted = Path(course_root, "submitted", student, assignment)
     if submitted.parent.is_symlink() or submitted.is_symlink() or not submitted.is_dir():
@@ -154,6 +217,16 @@ def already_graded(course_root, gradebook, assignment, student):
         for name in folders + files:
             newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
     return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))
+
+
+def _was_executed(path):
+    """Whether the autograded notebook at ``path`` is the one written after grading."""
+    import json
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return any(c.get("cell_type") == "code" and c.get("outputs") for c in cells)
 
 
 def prepare(course_root, work, force):
@@ -224,6 +297,24 @@ def _grade_in_pool(course_root, work, workers, kernel_name, record):
     return [w for w in left if w in begun], [w for w in left if w not in begun]
 
 
+FAILURES = "grading_failures"
+
+
+def failure_file(course_root, assignment, student):
+    return Path(course_root, FAILURES, student, f"{assignment}.txt")
+
+
+def record_outcome(course_root, result):
+    """Keep a failed submission's reason where ``report`` finds it (a file per submission,
+    so shards on other machines never write the same one); a graded one removes it."""
+    path = failure_file(course_root, result["assignment"], result["student"])
+    if result["success"]:
+        path.unlink(missing_ok=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{result['error'][0]}\n")
+
+
 def summary(results, skipped, elapsed):
     lines = [f"{'assignment':<28}{'graded':>8}{'failed':>8}{'skipped':>9}{'s/notebook':>12}"]
     for assignment in sorted({r["assignment"] for r in results} | set(skipped)):
@@ -247,7 +338,8 @@ def main(argv=None):
     parser.add_argument("--student", action="append", default=[],
                         help="grade only this student (repeatable)")
     parser.add_argument("--shard", default="0/1", metavar="K/N",
-                        help="grade only students whose shard is K of N (zlib.crc32 of the id)")
+                        help="grade only students whose shard is K of N (zlib.crc32 of the "
+                             "id); auto: K and N from a Slurm array or a Kubernetes Indexed Job")
     parser.add_argument("--force", action="store_true", help="grade again what is graded")
     kernels = parser.add_mutually_exclusive_group()
     kernels.add_argument("--cold", dest="kernel", action="store_const", const="python3",
@@ -256,16 +348,27 @@ def main(argv=None):
     kernels.add_argument("--unsandboxed", dest="kernel", action="store_const",
                          const="convcourse-warm", help="warm kernels without the sandbox")
     parser.add_argument("--course", default=".", help="the course directory")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:
+        from convgrader.classreport import main as report
+        return report(argv[1:])
     args = parser.parse_args(argv)
     course_root = Path(args.course).resolve()
-    shard = tuple(int(n) for n in args.shard.split("/"))
+    try:
+        shard, shards, where = parse_shard(args.shard)
+    except NoShard as error:
+        parser.error(str(error))
     work = [(a, s) for a, s in submissions(course_root, args.assignments, args.student)
-            if in_shard(s, *shard)]
+            if in_shard(s, shard, shards)]
     todo = prepare(course_root, work, args.force)
     queued = set(todo)
     skipped = Counter(a for a, s in work if (a, s) not in queued)
+    print(f"{where}: {len(work)} submissions, {len(todo)} to grade, "
+          f"{len(work) - len(todo)} graded before", flush=True)
     start = time.monotonic()
     results = grade(course_root, todo, args.workers, args.kernel)
+    for result in results:
+        record_outcome(course_root, result)
     print(summary(results, skipped, time.monotonic() - start))
     return 0 if all(r["success"] for r in results) else 1
 

@@ -8,8 +8,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import users
-from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, copy_course,
-                      copy_released, release_course, run_in)
+from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
+                      copy_course, copy_released, release_course, run_in)
 from convgrader import sample_class
 from convgrader.batch import in_shard
 from convgrader.notebooks import read
@@ -231,3 +231,37 @@ def test_a_copied_course_grades_with_its_own_package(batch_course):
     package = course.resolve() / "convcourse"
     assert result.stdout.split() == [str(package / "__init__.py"), str(package / "__init__.py"),
                                      str(package / "checks.py")]
+
+
+def test_shard_auto_comes_from_the_schedulers_array():
+    from convgrader.batch import NoShard, parse_shard
+    slurm = {"SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "3",
+             "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "4"}
+    assert parse_shard("auto", slurm)[:2] == (2, 4)  # --array=3-9:2 -> tasks 3, 5, 7, 9
+    assert parse_shard("auto", {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"})[:2] \
+        == (1, 2)
+    assert parse_shard("auto", {"JOB_COMPLETION_INDEX": "3", "CONVCOURSE_SHARDS": "5"})[:2] == (3, 5)
+    assert parse_shard("2/3", {})[:2] == (2, 3)
+    for text, env, reason in [
+            ("auto", {}, "SLURM_ARRAY_TASK_ID"),
+            ("auto", {"JOB_COMPLETION_INDEX": "0"}, "CONVCOURSE_SHARDS"),
+            ("auto", {"JOB_COMPLETION_INDEX": "5", "CONVCOURSE_SHARDS": "5"}, "outside 0..4"),
+            ("auto", {**slurm, "SLURM_ARRAY_TASK_ID": "6"}, "step"),
+            ("3/3", {}, "K must be in 0..N-1"), ("a/b", {}, "give K/N")]:
+        with pytest.raises(NoShard, match=reason):
+            parse_shard(text, env)
+
+
+def test_the_schedulers_files_grade_one_shard_per_task_with_their_cpus():
+    import yaml
+    script = (COURSE_ROOT / "deploy" / "slurm" / "grade.sbatch").read_text()
+    assert "#SBATCH --array=" in script and "#SBATCH --requeue" in script
+    assert '--shard auto --workers "${SLURM_CPUS_PER_TASK:-1}"' in script
+    (job,) = yaml.safe_load_all((COURSE_ROOT / "deploy" / "kubernetes" / "grade-job.yaml").read_text())
+    spec = job["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert spec["completionMode"] == "Indexed"
+    assert spec["completions"] == spec["parallelism"] == int(env["CONVCOURSE_SHARDS"]["value"])
+    assert "--shard auto" in " ".join(container["args"])
+    assert env["CONVCOURSE_DB_URL"]["valueFrom"]["secretKeyRef"]["name"]

@@ -1,0 +1,102 @@
+"""The state of a class's grading, read from the shared gradebook: after a cluster's job.
+
+    python -m convgrader.batch report [ASSIGNMENT ...] [--course DIR]
+
+Prints, for the submissions in ``submitted/``: one row per student with their score per
+assignment (``-`` where nothing was submitted, ``FAILED`` or ``not graded`` where there is
+no grade), a line per assignment with how many were graded, failed and not graded yet, and
+every failed submission with its reason (``grading_failures/``, written by the batch
+grader). The gradebook is the course's (``CONVCOURSE_DB_URL`` or gradebook.db), read with
+nbgrader's own ``Gradebook``. Exits 0 when every submission is graded, 1 otherwise.
+"""
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+
+def is_graded(submission):
+    """Whether every grade of a gradebook submission has a score: nbgrader creates the row
+    with empty grades and fills them at the end, so a grader stopped midway leaves none."""
+    grades = [g for notebook in submission.notebooks for g in notebook.grades]
+    return bool(grades) and all(g.auto_score is not None or g.manual_score is not None
+                                for g in grades)
+
+
+def read_class(course_root, assignments=()):
+    """{(assignment, student): (score, max_score) or None}, and {(assignment, student):
+    failure reason}, for every submission in ``submitted/``."""
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    from convgrader.batch import failure_file, load_config, submissions
+    work = submissions(course_root, assignments)
+    coursedir = CourseDirectory(config=load_config(course_root))
+    scores = {}
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                if is_graded(submission):
+                    scores[(assignment.name, submission.student.id)] = (
+                        submission.score, submission.max_score)
+    failures = {}
+    for assignment, student in work:
+        path = failure_file(course_root, assignment, student)
+        if (assignment, student) not in scores and path.is_file():
+            failures[(assignment, student)] = path.read_text().strip() or "(no reason given)"
+    return {key: scores.get(key) for key in work}, failures
+
+
+def class_table(graded, failures):
+    """Students x assignments: "score/max", "FAILED", "not graded" or "-"."""
+    cells = defaultdict(dict)
+    for (assignment, student), score in graded.items():
+        if score is not None:
+            cells[student][assignment] = f"{score[0]:g}/{score[1]:g}"
+        elif (assignment, student) in failures:
+            cells[student][assignment] = "FAILED"
+        else:
+            cells[student][assignment] = "not graded"
+    table = pd.DataFrame.from_dict(cells, orient="index").sort_index()
+    return table[sorted(table.columns)].fillna("-")
+
+
+def report(course_root, assignments=()):
+    """The report's text, and whether every submission is graded."""
+    graded, failures = read_class(course_root, assignments)
+    lines = []
+    if graded:
+        with pd.option_context("display.width", 200, "display.max_columns", None):
+            lines.append(class_table(graded, failures).to_string())
+    else:
+        lines.append("No submissions in submitted/.")
+    lines.append("")
+    lines.append(f"{'assignment':<28}{'submitted':>10}{'graded':>8}{'failed':>8}"
+                 f"{'not graded':>12}")
+    for assignment in sorted({a for a, _ in graded}):
+        mine = [k for k in graded if k[0] == assignment]
+        done = sum(graded[k] is not None for k in mine)
+        failed = sum(k in failures for k in mine)
+        lines.append(f"{assignment:<28}{len(mine):>10}{done:>8}{failed:>8}"
+                     f"{len(mine) - done - failed:>12}")
+    for (assignment, student), reason in sorted(failures.items()):
+        lines.append(f"FAILED {assignment} {student}: {reason}")
+    complete = all(score is not None for score in graded.values())
+    return "\n".join(lines), complete
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m convgrader.batch report",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")
+    parser.add_argument("--course", default=".", help="the course directory")
+    args = parser.parse_args(argv)
+    text, complete = report(Path(args.course).resolve(), args.assignments)
+    print(text)
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
