@@ -201,7 +201,6 @@ def already_graded(course_root, gradebook, assignment, student):
     # A grader killed midway (a requeued task) leaves the submission's row with empty
     # grades, and a sanitized but unexecuted copy in autograded/ (nbgrader writes it before
     # it runs the notebook, and again after the grades are saved): neither is a grade.
-    from convgrader.classreport import is_graded
     if not is_graded(submission) or \
             not all(_was_executed(graded / f"{name}.ipynb") for name in notebooks):
         return False
@@ -217,6 +216,14 @@ def already_graded(course_root, gradebook, assignment, student):
         for name in folders + files:
             newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
     return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))
+
+
+def is_graded(submission):
+    """Whether every grade of a gradebook submission has a score: nbgrader creates the row
+    with empty grades and fills them at the end, so a grader stopped midway leaves none."""
+    grades = [g for notebook in submission.notebooks for g in notebook.grades]
+    return bool(grades) and all(g.auto_score is not None or g.manual_score is not None
+                                for g in grades)
 
 
 def _was_executed(path):

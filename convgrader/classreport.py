@@ -17,21 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 
-def is_graded(submission):
-    """Whether every grade of a gradebook submission has a score: nbgrader creates the row
-    with empty grades and fills them at the end, so a grader stopped midway leaves none."""
-    grades = [g for notebook in submission.notebooks for g in notebook.grades]
-    return bool(grades) and all(g.auto_score is not None or g.manual_score is not None
-                                for g in grades)
-
-
 def read_class(course_root, assignments=()):
     """{(assignment, student): (score, max_score) or None}, and {(assignment, student):
     failure reason}, for every submission in ``submitted/``."""
     from nbgrader.api import Gradebook
     from nbgrader.coursedir import CourseDirectory
 
-    from convgrader.batch import failure_file, load_config, submissions
+    from convgrader.batch import failure_file, is_graded, load_config, submissions
     work = submissions(course_root, assignments)
     coursedir = CourseDirectory(config=load_config(course_root))
     scores = {}

@@ -25,8 +25,7 @@ from nbgrader.api import Gradebook
 from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, release_course,
                       run_in)
 from convgrader import sample_class
-from convgrader.batch import in_shard
-from convgrader.classreport import is_graded
+from convgrader.batch import in_shard, is_graded
 from test_batch import gradebook_rows, honest_rows, keep_only
 
 pytestmark = pytest.mark.grading
