@@ -118,6 +118,10 @@ c.GenerateFeedback.preprocessors = [
     "convgrader.grading.HideTracebacks",
     "convgrader.sanitize.SanitizeSubmission",
 ]
+# Feedback pages are files students open alone, often offline: MathJax is inside each page
+# (2 MB) instead of loaded from a CDN, and long output lines wrap (convgrader/feedback.py).
+# Feedback only: the formgrader builds its own exporter.
+c.GenerateFeedback.exporter_class = "convgrader.feedback.FeedbackExporter"
 # Feedback and the formgrader (which reads this file too) export with nbconvert's own
 # sanitizing as well: no JavaScript output, HTML outputs cleaned by bleach.
 c.HTMLExporter.sanitize_html = True

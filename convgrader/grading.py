@@ -14,9 +14,12 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
   cell without output would count as passed, nbgrader #427); output is capped in size,
   per cell and per notebook, whichever way it arrives.
 - ``HideTracebacks`` (feedback): errors in test cells show only their message (test cells'
-  errors are the grader's own; this keeps feedback that way for notebooks graded before).
+  errors are the grader's own; this keeps feedback that way for notebooks graded before,
+  whose test cells ran in the kernel: one stopped by the time limit says so, instead of a
+  bare ``KeyboardInterrupt:`` and ``CellTimeoutError:``).
 """
 import asyncio
+import functools
 import time
 
 import zmq
@@ -67,6 +70,26 @@ class RestoreCellRoles(NbGraderPreprocessor):
                 meta.pop("points", None)
             meta.update(role)
         return nb, resources
+
+
+def explain_timeout(outputs, what, seconds):
+    """``outputs`` with nbclient's time-limit errors (a KeyboardInterrupt from the interrupt,
+    a CellTimeoutError without a message) replaced by one error that says why."""
+    if not any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+               for o in outputs):
+        return outputs
+    kept, explained = [], False
+    for output in outputs:
+        if output.get("output_type") == "error" and \
+                output.get("ename") in ("CellTimeoutError", "KeyboardInterrupt"):
+            if not explained:
+                kept.append(error_output(
+                    "CellTimeoutError", f"{what} ran longer than the time limit of {seconds} s "
+                                        "and was stopped."))
+                explained = True
+        else:
+            kept.append(output)
+    return kept
 
 
 class KernelStopped(Exception):
@@ -208,13 +231,7 @@ class GuardedExecute(Execute):
 
     def _explain_timeout(self, cell):
         """nbclient's timeout leaves a bare KeyboardInterrupt and CellTimeoutError: say why."""
-        for output in cell.outputs:
-            if output.get("output_type") == "error" and \
-                    output.get("ename") in ("CellTimeoutError", "KeyboardInterrupt"):
-                output.ename = "CellTimeoutError"
-                output.evalue = (f"This cell ran longer than the time limit of {self.timeout} s "
-                                 "and was stopped.")
-                output.traceback = [f"CellTimeoutError: {output.evalue}"]
+        cell.outputs = explain_timeout(cell.outputs, "This cell", self.timeout)
 
     async def reconnect(self):
         """A new IOPub channel to the kernel. ZeroMQ drops a connection that brings a message
@@ -280,10 +297,21 @@ class GuardedExecute(Execute):
 
 
 class HideTracebacks(NbGraderPreprocessor):
-    """In test cells, show an error as its message only: tracebacks quote hidden tests."""
+    """In test cells, show an error as its message only: tracebacks quote hidden tests.
+
+    Test cells of notebooks graded before they were judged in the grader ran in the kernel;
+    one stopped by the time limit kept nbclient's errors, which have no message. They become
+    one that says why, with the time limit configured now (the notebook does not record the
+    one it was graded with)."""
+
+    @functools.cached_property
+    def time_limit(self):
+        return GuardedExecute(config=self.config).timeout
 
     def preprocess_cell(self, cell, resources, index):
         if is_test(cell):
+            if "outputs" in cell:
+                cell.outputs = explain_timeout(cell.outputs, "This test cell", self.time_limit)
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]

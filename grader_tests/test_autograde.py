@@ -3,17 +3,24 @@
 The sample class (grader_tests/sample_class) is built from the release notebooks by filling
 their graded cells; expected.toml beside each assignment's answers holds the points.
 """
+import os
 import re
+import shutil
+import time
 from html.parser import HTMLParser
 
+import nbformat
 import pandas as pd
 import pytest
+from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, nbgrader
+from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, nbgrader
+from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fixture)
 from test_sanitize import active_content
 from convgrader import sample_class
-from convgrader.notebooks import is_test, read, points_per_test_cell
+from convgrader.feedback import mathjax_source
+from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_cell
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 
@@ -127,16 +134,52 @@ def feedback(gradebook, released_course):
 
 
 def visible_text(html_page):
-    """The page's text as a reader sees it, whitespace collapsed (code is split in spans)."""
+    """The page's text as a reader sees it, whitespace collapsed (code is split in spans);
+    not its scripts and styles (MathJax is in every page)."""
     class Text(HTMLParser):
-        chunks = []
+        chunks, hidden = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.hidden += tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            self.hidden -= tag in ("script", "style")
 
         def handle_data(self, data):
-            self.chunks.append(data)
+            if not self.hidden:
+                self.chunks.append(data)
     parser = Text()
     parser.chunks = []
     parser.feed(html_page)
     return " ".join(" ".join(parser.chunks).split())
+
+
+class Head(HTMLParser):
+    """The page's script elements (their attributes), link elements and style text."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts, self.links, self.css, self._in_style = [], [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "script":
+            self.scripts.append(dict(attrs))
+        elif tag == "link":
+            self.links.append(dict(attrs))
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.css.append(data)
+
+
+def page_head(page):
+    parser = Head()
+    parser.feed(page.read_text())
+    return parser
 
 
 def hidden_test_lines(assignment):
@@ -165,6 +208,124 @@ def test_feedback_says_why_a_check_failed(feedback, released_course):
     text = next(iter(feedback[p] for p in feedback if p.parent == page))
     assert "has the wrong shape: expected" in text or "has the wrong values" in text
     assert "Grader's checks: passed:" in text
+
+
+# A student whose function loops on non-square inputs: the check against PyTorch times out.
+LOOPING = ("attack_infinite_loop", "01_multi_input_channels",
+           "test_corr2d_multi_in_against_pytorch")
+LIMIT = TEST_TIME_LIMITS["CONVCOURSE_CELL_TIMEOUT"]
+
+
+def test_a_test_cell_past_the_time_limit_says_so(feedback, released_course):
+    """The looping student's function, called from a test cell: the autograded notebook and
+    the feedback say the limit was reached, with no bare KeyboardInterrupt/CellTimeoutError."""
+    student, assignment, test_id = LOOPING
+    notebook = sample_class.notebook_path(released_course / "autograded" / student, assignment)
+    (cell,) = [c for c in read(notebook).cells if nbgrader_meta(c).get("grade_id") == test_id]
+    said = f"ran longer than the time limit of {LIMIT} s per test cell and was stopped."
+    assert said in cell.outputs[-1].evalue
+    for output in cell.outputs:
+        assert output.output_type != "error" or (
+            output.ename != "KeyboardInterrupt" and output.evalue.strip()), output
+    text = feedback[released_course / "feedback" / student / assignment / f"{notebook.stem}.html"]
+    assert re.search(r"FAILED: corr2d_multi_in\(X, K\) [^.]* " + re.escape(said), text), text
+    assert "KeyboardInterrupt" not in text and "CellTimeoutError" not in text
+
+
+def test_feedback_explains_a_test_cell_that_ran_past_the_time_limit_in_the_kernel(
+        gradebook, released_course, tmp_path):
+    """Before test cells were judged in the grader they ran in the kernel, and one stopped by
+    the time limit kept nbclient's errors, which have no message: the feedback of such a
+    notebook (graded then) says what happened instead."""
+    student, assignment, test_id = LOOPING
+    course = tmp_path / "course"
+    (course / "autograded").mkdir(parents=True)
+    for name in ("nbgrader_config.py", "gradebook.db"):
+        shutil.copy(released_course / name, course)
+    shutil.copytree(released_course / "autograded" / student, course / "autograded" / student)
+    notebook = sample_class.notebook_path(course / "autograded" / student, assignment)
+    nb = read(notebook)
+    (cell,) = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") == test_id]
+    cell.outputs = [  # what nbclient and nbgrader's Execute wrote
+        new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[
+            "KeyboardInterrupt  Traceback (most recent call last)", "KeyboardInterrupt: "]),
+        new_output("error", ename="CellTimeoutError", evalue="", traceback=[
+            "CellTimeoutError: No reply from kernel before timeout"])]
+    notebook.chmod(0o644)
+    nbformat.write(nb, str(notebook))
+    nbgrader(course, "generate_feedback", assignment, "--student", student)
+    page = course / "feedback" / student / assignment / f"{notebook.stem}.html"
+    text = visible_text(page.read_text())
+    assert f"CellTimeoutError: This test cell ran longer than the time limit of {LIMIT} s " \
+           "and was stopped." in text
+    assert "KeyboardInterrupt" not in text
+    assert not re.search(r"CellTimeoutError: (?!This test cell ran longer)", text), text
+
+
+def test_feedback_pages_load_nothing_from_the_network(feedback):
+    """Students open feedback offline: no script (MathJax included) or stylesheet has an
+    address; MathJax is in the page itself."""
+    source = mathjax_source()
+    for page in feedback:
+        head = page_head(page)
+        assert [s for s in head.scripts if "src" in s] == [], page
+        assert [link for link in head.links if link.get("rel") == "stylesheet"] == [], page
+        html = page.read_text()
+        assert source in html and "cdnjs" not in html, page
+
+
+def css_rules(css):
+    """[(selectors, {property: value})] of a stylesheet (no nesting; comments removed)."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        declarations = dict(d.split(":", 1) for d in body.split(";") if ":" in d)
+        rules.append(({" ".join(s.split()) for s in selectors.split(",")},
+                      {k.strip(): v.strip() for k, v in declarations.items()}))
+    return rules
+
+
+def test_feedback_pages_wrap_long_output_lines(feedback):
+    """Bootstrap's pre scrolls long lines sideways: text outputs wrap instead."""
+    for page in feedback:
+        rules = css_rules("\n".join(page_head(page).css))
+        wrapping = [d for selectors, d in rules if "div.output_area pre" in selectors
+                    and d.get("white-space") == "pre-wrap"]
+        assert wrapping and wrapping[-1].get("overflow-wrap") == "anywhere", page
+
+
+def test_feedback_renders_math_and_wraps_lines_offline(chromium, feedback, released_course,
+                                                       tmp_path):
+    """In Chromium with every host unresolvable, a feedback page opened from disk typesets
+    its formulas and shows its long lines whole, within their boxes."""
+    from selenium.webdriver.common.by import By
+
+    student, assignment, _ = LOOPING
+    (page,) = (released_course / "feedback" / student / assignment).glob("*.html")
+    driver = start_chromium(tmp_path)
+    try:
+        driver.get(page.as_uri())
+        deadline = time.monotonic() + 30
+        while not driver.execute_script("return document.querySelectorAll('mjx-container svg')"
+                                        ".length"):
+            assert time.monotonic() < deadline, "MathJax typeset nothing"
+            time.sleep(0.2)
+        assert re.search(r"\$[^$]+\$", visible_text(page.read_text()))  # the notes' formulas
+        raw = driver.execute_script(  # markdown text still holding a formula's $...$
+            "return [...document.querySelectorAll('.text_cell_render')]"
+            ".map(e => e.innerText).filter(t => /\\$[^$]+\\$/.test(t))")
+        assert raw == []
+        body = driver.find_element(By.TAG_NAME, "body").text
+        overflowing = driver.execute_script(
+            "return [...document.querySelectorAll('div.output_area pre')]"
+            ".filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent)")
+        assert overflowing == []
+        assert "ran longer than the time limit" in body
+        shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
+        if shots:
+            driver.save_screenshot(os.path.join(shots, "feedback-offline.png"))
+    finally:
+        driver.quit()
 
 
 def test_report_counts_what_the_gradebook_holds(gradebook, released_course, tmp_path):

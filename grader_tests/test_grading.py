@@ -3,7 +3,9 @@ import torch
 from nbformat.v4 import new_code_cell, new_output
 
 from convcourse.checks import CheckFailed, Reported, check_shape_tuple, check_tensor, observe
-from convgrader.grading import HideTracebacks
+from traitlets.config import Config
+
+from convgrader.grading import GuardedExecute, HideTracebacks
 from convgrader.judge import KernelCalls, judge_test_cells, split_hidden
 
 TEST_CELL = """\
@@ -122,6 +124,40 @@ def test_feedback_tracebacks_keep_only_the_message():
                                traceback=["Traceback", "----> 2 assert hidden == 2"])]
     HideTracebacks().preprocess_cell(cell, {}, 0)
     assert cell.outputs[0].traceback == ["CheckFailed: f(X) has the wrong shape"]
+
+
+def timed_out(cell):
+    """``cell`` with the outputs nbclient and nbgrader leave when the time limit stops it: the
+    interrupt's KeyboardInterrupt and a CellTimeoutError, both without a message."""
+    cell.outputs = [
+        new_output("stream", name="stdout", text="printed before the loop\n"),
+        new_output("error", ename="KeyboardInterrupt", evalue="",
+                   traceback=["KeyboardInterrupt  Traceback", "----> 7 check_tensor(...)"]),
+        new_output("error", ename="CellTimeoutError", evalue="",
+                   traceback=["CellTimeoutError: No reply from kernel before timeout"])]
+    return cell
+
+
+def test_feedback_says_a_test_cell_ran_past_the_time_limit():
+    """A test cell that ran in the kernel (notebooks graded before test cells were judged in
+    the grader) and was stopped: one error with the configured limit, no bare ones."""
+    cell = timed_out(new_code_cell("check_tensor(...)", metadata={"nbgrader": {
+        "grade": True, "solution": False, "grade_id": "t", "points": 1}}))
+    config = Config()
+    config.Execute.timeout = 7
+    HideTracebacks(config=config).preprocess_cell(cell, {}, 0)
+    assert [(o.output_type, o.get("ename")) for o in cell.outputs] == [
+        ("stream", None), ("error", "CellTimeoutError")]
+    message = "This test cell ran longer than the time limit of 7 s and was stopped."
+    assert (cell.outputs[1].evalue, cell.outputs[1].traceback) == (
+        message, [f"CellTimeoutError: {message}"])
+
+
+def test_a_cell_past_the_time_limit_gets_one_error_that_says_why():
+    cell = timed_out(new_code_cell("while True: pass"))
+    GuardedExecute(timeout=4)._explain_timeout(cell)
+    assert [o.get("evalue") for o in cell.outputs] == [
+        None, "This cell ran longer than the time limit of 4 s and was stopped."]
 
 
 def message(msg_type, data, display_id=None):
