@@ -6,7 +6,7 @@ which draw a matrix with some cells highlighted, and strings such as ``"*"`` or 
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
 
 WINDOW_COLOR = "#8ecae6"
 OUTPUT_COLOR = "#ffb703"
@@ -20,7 +20,9 @@ class Grid:
 
     ``padding`` adds that many rows/columns (shaded) on each side, as (p_h, p_w) or an
     int, showing ``pad_text`` ("0" for a convolution's zeros, "−∞" for max pooling's).
-    ``highlight`` lists (row, col) cells, counted in the padded grid.
+    ``highlight`` lists (row, col) cells, counted in the padded grid. ``holes`` lists
+    cells (counted in the padded grid too) drawn like padding, with ``pad_text``: e.g. the
+    zeros that a transposed convolution's stride inserts between the input's elements.
     """
     values: object
     title: str = ""
@@ -29,6 +31,7 @@ class Grid:
     padding: object = 0
     show_values: bool = True
     pad_text: str = "0"
+    holes: set = field(default_factory=set)
 
     def __post_init__(self):
         rows = [[float(v) for v in row] for row in self.values.tolist()] \
@@ -38,6 +41,8 @@ class Grid:
         self.padded = [[None] * width for _ in range(p_h)] \
             + [[None] * p_w + row + [None] * p_w for row in rows] \
             + [[None] * width for _ in range(p_h)]
+        for i, j in self.holes:
+            self.padded[i][j] = None
         self.highlight = set(self.highlight)
 
     @property
@@ -148,4 +153,86 @@ def draw_sliding_frames(input_size, kernel_size, padding=0, stride=1, frames=Non
             for start in range(0, len(frames_drawn), per_row)]
     fig = draw_rows(rows, title=title or
                     f"kernel {k_h}×{k_w}, padding {padding}, stride {stride}", scale=scale)
+    return fig
+
+
+def dilated_window(top, left, height, width, dilation=1):
+    """The cells of a ``height`` x ``width`` kernel with ``dilation`` (an int or a pair)
+    whose top-left cell is (top, left): its cells are ``dilation`` apart."""
+    d_h, d_w = _pair(dilation)
+    return {(top + i * d_h, left + j * d_w) for i in range(height) for j in range(width)}
+
+
+GROUP_COLORS = ["#8ecae6", "#ffb703", "#90be6d", "#f4a3a8", "#cdb4db", "#ffd6a5"]
+
+
+def draw_channel_groups(panels, title=None, scale=0.5, row_labels=()):
+    """Which input channels each output channel of a convolution sees, with ``groups``.
+
+    ``panels`` is a list of (title, layers), drawn side by side; ``layers`` is a chain of
+    convolutions, each (in_channels, out_channels, groups). Channels are numbered boxes,
+    one row per level from top (input) to bottom; each output channel is linked to the
+    input channels of its group, in that group's colour. ``row_labels`` name the levels,
+    left of the first panel. Returns the figure.
+    """
+    level_gap, box, panel_gap = 2.6, 0.8, 2.0
+    widths = [max(max(c_in, c_out) for c_in, c_out, _ in layers) for _, layers in panels]
+    levels = max(len(layers) for _, layers in panels) + 1
+    height = (levels - 1) * level_gap + box
+    # Room above for the panels' titles (one line or more), at about 0.2 inch a line.
+    top = height + 0.4 + max(t.count("\n") + 1 for t, _ in panels) * 0.2 / scale
+    # Room for the row labels, at about 0.085 inch a character.
+    margin = max((0.085 * len(label) / scale + 0.4 for label in row_labels), default=0.0)
+    fig, ax = plt.subplots(figsize=(scale * (sum(widths) + panel_gap * (len(panels) - 1)
+                                             + margin) + 0.6, scale * top + 0.4))
+    for level, label in enumerate(row_labels):
+        ax.text(-0.3, height - level * level_gap - box / 2, label, ha="right", va="center",
+                fontsize=10)
+    left = 0.0
+    for (panel_title, layers), width in zip(panels, widths):
+        sizes = [layers[0][0]] + [c_out for _, c_out, _ in layers]
+        # Each channel's box takes the colour of its group in the layer below it (the last
+        # row: in the layer above), so a group's inputs and outputs share a colour.
+        colours = [[GROUP_COLORS[c * g // n % len(GROUP_COLORS)] for c in range(n)]
+                   for n, (_, _, g) in zip(sizes, layers)]
+        n_last, g_last = sizes[-1], layers[-1][2]
+        colours.append([GROUP_COLORS[c * g_last // n_last % len(GROUP_COLORS)]
+                        for c in range(n_last)])
+
+        def centre(level, channel):
+            x = left + (width - sizes[level]) / 2 + channel + box / 2
+            return x, height - level * level_gap - box / 2
+
+        segments, segment_colours = [], []
+        for level, (c_in, c_out, groups) in enumerate(layers):
+            per_in, per_out = c_in // groups, c_out // groups
+            for o in range(c_out):
+                g = o // per_out
+                x_o, y_o = centre(level + 1, o)
+                for i in range(g * per_in, (g + 1) * per_in):
+                    x_i, y_i = centre(level, i)
+                    segments.append([(x_i, y_i - box / 2), (x_o, y_o + box / 2)])
+                    segment_colours.append(GROUP_COLORS[g % len(GROUP_COLORS)])
+        ax.add_collection(LineCollection(segments, colors=segment_colours, linewidths=1.5,
+                                         zorder=0))
+        squares, faces = [], []
+        for level, n in enumerate(sizes):
+            for c in range(n):
+                x, y = centre(level, c)
+                squares.append([(x - box / 2, y - box / 2), (x + box / 2, y - box / 2),
+                                (x + box / 2, y + box / 2), (x - box / 2, y + box / 2)])
+                faces.append(colours[level][c])
+                ax.text(x, y, str(c), ha="center", va="center", fontsize=10)
+        ax.add_collection(PolyCollection(squares, facecolors=faces, edgecolors=EDGE_COLOR,
+                                         linewidths=1, zorder=1))
+        ax.text(left + width / 2, height + 0.3, panel_title, ha="center", va="bottom",
+                fontsize=11)
+        left += width + panel_gap
+    ax.set_xlim(-0.2 - margin, left - panel_gap + 0.2)
+    ax.set_ylim(-0.2, top)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=12)
+    fig.tight_layout()
     return fig

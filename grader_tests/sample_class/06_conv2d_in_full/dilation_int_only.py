@@ -1,0 +1,18 @@
+"""Mistake: takes pairs for every argument but dilation, which only works as an int."""
+# %% same conv2d_param_count as notes_code
+# %% conv_output_shape_dilated
+def conv_output_shape_dilated(input_shape, kernel_size, padding=0, stride=1, dilation=1):
+    def pair(value):
+        return (value, value) if isinstance(value, int) else tuple(value)
+    return tuple((n + 2 * p - dilation * (k - 1) - 1) // s + 1 for n, k, p, s in
+                 zip(pair(input_shape), pair(kernel_size), pair(padding), pair(stride)))
+# %% corr2d_dilated
+def corr2d_dilated(X, K, dilation):
+    k_h, k_w = K.shape
+    span_h, span_w = dilation * (k_h - 1) + 1, dilation * (k_w - 1) + 1
+    Y = torch.zeros(X.shape[0] - span_h + 1, X.shape[1] - span_w + 1)
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i:i + span_h:dilation, j:j + span_w:dilation] * K).sum()
+    return Y
+# %% same corr2d_grouped as notes_code

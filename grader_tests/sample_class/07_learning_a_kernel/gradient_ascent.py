@@ -1,0 +1,9 @@
+"""Mistake: K += lr * dK, a step up the gradient (the loss grows)."""
+# %% same corr2d_kernel_grad as notes_code
+# %% learn_kernel
+def learn_kernel(X, Y, kernel_shape, lr, epochs):
+    K = torch.zeros(kernel_shape)
+    for i in range(epochs):
+        dY = 2 * (d2l.corr2d(X, K) - Y)
+        K += lr * corr2d_kernel_grad(X, dY)
+    return K
