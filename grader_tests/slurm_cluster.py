@@ -149,17 +149,24 @@ class Cluster:
         return fields
 
     def requeue_now(self, job_task):
-        """Kill a running task and queue it again, to start at once (Slurm holds a
-        requeued job back for a while by default)."""
+        """Kill a running task and queue it again, to start as soon as its first run is
+        cleaned up. Slurm holds a requeued job back for two minutes by default, so that the
+        node is done with the old run; here the test waits for that itself: a task started
+        while its node still completes the old run fails at launch."""
         self.slurm("scontrol", "requeue", job_task)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # once it is pending again, not while it ends
-            job, _, task = job_task.partition("_")
-            if self.tasks(job).get(task) == "PENDING":
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            info = self.job_info(job_task)
+            node = self.slurm("sinfo", "-h", "-N", "-o", "%T", check=False).strip()
+            if info.get("JobState") == "PENDING" and "COMPLETING" not in \
+                    self.slurm("scontrol", "-o", "show", "job", job_task) and \
+                    "comp" not in node:
+                time.sleep(1)
                 self.slurm("scontrol", "update", f"JobId={job_task}", "StartTime=now")
                 return
             time.sleep(0.2)
-        raise TimeoutError(f"{job_task} was not pending again within 60 s")
+        raise TimeoutError(f"{job_task} was not pending again, its node done, within 120 s: "
+                           f"{self.job_info(job_task)}\n{self.logs()}")
 
     def wait(self, job, timeout=900):
         deadline = time.monotonic() + timeout

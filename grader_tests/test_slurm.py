@@ -88,6 +88,8 @@ def array_job(cluster, postgres_server, tmp_path_factory):
     cluster.requeue_now(f"{job}_1")
     cluster.wait(job)
     timing = {task: cluster.job_info(f"{job}_{task}") for task in ("0", "1")}
+    assert timing["1"]["JobState"] == "COMPLETED", \
+        f"the requeued task: {timing['1']}\n{logs(course)}\n{cluster.logs()}"
     print(f"\nSlurm array job {job}: {time.monotonic() - submitted:.1f} s from sbatch to the "
           f"end; task 1 killed after {killed_after} graded submissions")
     report = run_in(course, sys.executable, "-m", "convgrader.batch", "report",
@@ -130,7 +132,9 @@ def test_the_requeued_task_skips_what_it_had_graded(array_job):
     assert len(runs) == 2, log
     (total, first_todo, first_done), (total_again, todo, done) = runs
     assert first_done == "0" and total == total_again == first_todo, log
-    assert int(done) >= killed_after >= 2 and int(todo) == int(total) - int(done), log
+    # What the gradebook held graded when the task was killed, less perhaps the one whose
+    # graded notebook was still being written (graded again, rightly), is skipped.
+    assert int(done) >= killed_after - 1 >= 1 and int(todo) == int(total) - int(done), log
 
 
 def test_a_malformed_submission_is_refused_and_reported_with_its_reason(array_job):
@@ -162,6 +166,7 @@ def test_the_scheduler_start_up_per_task_is_printed(array_job):
     """Not a timed test: the figures of what the scheduler costs, for the README."""
     _, _, _, timing, _ = array_job
     for task, info in timing.items():
-        assert info["JobState"] == "COMPLETED", info
+        assert info["JobState"] == "COMPLETED", \
+            f"task {task}: {info['JobState']} ({info.get('Reason')}, exit {info.get('ExitCode')})"
         print(f"task {task}: submitted {info['SubmitTime']}, started {info['StartTime']}, "
               f"ended {info['EndTime']}, restarts {info.get('Restarts')}")
