@@ -29,6 +29,7 @@ again (a retry, a requeue) skips what is graded, so a submission is graded once;
 """
 import argparse
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import sys
@@ -195,14 +196,14 @@ def already_graded(course_root, gradebook, assignment, student):
         return False
     try:
         submission = gradebook.find_submission(assignment, student)
-        notebooks = [n.name for n in gradebook.find_assignment(assignment).notebooks]
     except Exception:
         return False
     # A grader killed midway (a requeued task) leaves the submission's row with empty
     # grades, and a sanitized but unexecuted copy in autograded/ (nbgrader writes it before
-    # it runs the notebook, and again after the grades are saved): neither is a grade.
+    # it runs the notebook, and again after the grades are saved): neither is a grade. The
+    # row has one notebook for each of the assignment's.
     if not is_graded(submission) or \
-            not all(_was_executed(graded / f"{name}.ipynb") for name in notebooks):
+            not all(_was_executed(graded / f"{n.name}.ipynb") for n in submission.notebooks):
         return False
     submitted = Path(course_root, "submitted", student, assignment)
     if submitted.parent.is_symlink() or submitted.is_symlink() or not submitted.is_dir():
@@ -228,7 +229,6 @@ def is_graded(submission):
 
 def _was_executed(path):
     """Whether the autograded notebook at ``path`` is the one written after grading."""
-    import json
     try:
         cells = json.loads(path.read_text())["cells"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -339,6 +339,10 @@ def summary(results, skipped, elapsed):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["report"]:
+        from convgrader.classreport import main as report
+        return report(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
@@ -355,10 +359,6 @@ def main(argv=None):
     kernels.add_argument("--unsandboxed", dest="kernel", action="store_const",
                          const="convcourse-warm", help="warm kernels without the sandbox")
     parser.add_argument("--course", default=".", help="the course directory")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["report"]:
-        from convgrader.classreport import main as report
-        return report(argv[1:])
     args = parser.parse_args(argv)
     course_root = Path(args.course).resolve()
     try:

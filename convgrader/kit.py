@@ -11,12 +11,11 @@ holds solution code or hidden tests.
 """
 import argparse
 import ast
-import re
 import shutil
 import sys
 from pathlib import Path
 
-from convgrader.notebooks import read
+from convgrader.notebooks import gives_away, read
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 STUDENT_PACKAGE = "convcourse"
@@ -33,7 +32,6 @@ FILES = [
     ("requirements-student.txt", "requirements.txt"),
     ("requirements-d2l.txt", "requirements-d2l.txt"),
 ]
-GIVEAWAY = re.compile(r"BEGIN (SOLUTION|HIDDEN TESTS)|END (SOLUTION|HIDDEN TESTS)")
 
 
 class KitRefused(Exception):
@@ -75,9 +73,10 @@ def check_release(root=COURSE_ROOT):
         raise KitRefused("release/ has no notebook: run `make release` first")
     for path in notebooks:
         for cell in read(path).cells:
-            if GIVEAWAY.search(cell.source) or cell.get("outputs"):
+            given = gives_away(cell)
+            if given:
                 raise KitRefused(f"{path.relative_to(root)}: cell {cell.get('id')} holds "
-                                 "solution code, hidden tests or outputs: run `make release`")
+                                 f"{given}: run `make release`")
 
 
 def build(out, root=COURSE_ROOT, archive=True):

@@ -1,6 +1,10 @@
 """Reading the nbgrader cells of a course notebook, and writing outputs into them."""
+import re
+
 import nbformat
 from nbformat.notebooknode import NotebookNode
+
+_SOLUTION_OR_HIDDEN = re.compile(r"BEGIN (SOLUTION|HIDDEN TESTS)|END (SOLUTION|HIDDEN TESTS)")
 
 
 def nbgrader_meta(cell):
@@ -20,6 +24,16 @@ def points_per_test_cell(nb):
     """{grade_id: points} of the notebook's autograded test cells, in notebook order."""
     return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c)["points"])
             for c in nb.cells if is_test(c)}
+
+
+def gives_away(cell):
+    """What a cell of a release notebook would give students that it must not: "solution
+    code or hidden tests", "outputs", or None."""
+    if _SOLUTION_OR_HIDDEN.search(cell.source):
+        return "solution code or hidden tests"
+    if cell.get("outputs"):
+        return "outputs"
+    return None
 
 
 def read(path):

@@ -1,10 +1,11 @@
 """A throwaway PostgreSQL server on loopback, for the tests that share a gradebook."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from ports import free_ports
 
 
 def _binary(name):
@@ -25,9 +26,7 @@ class Server:
     def __init__(self):
         self.directory = Path(tempfile.mkdtemp(prefix="convcourse-pg-"))
         self.data = self.directory / "data"
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        (self.port,) = free_ports()
         # initdb refuses to run as root: run the server as the distribution's postgres user.
         self.run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.run_as:

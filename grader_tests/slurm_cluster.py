@@ -19,27 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from ports import free_ports
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 COMMANDS = ("sbatch", "squeue", "scontrol", "sinfo")
 
 
 def missing():
     """What of Slurm and munge this machine lacks (an empty list: nothing)."""
-    return [name for name in DAEMONS + COMMANDS
-            if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
-
-
-def _free_ports(count):
-    sockets = []
-    try:
-        for _ in range(count):
-            probe = socket.socket()
-            probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    return [name for name in DAEMONS + COMMANDS if not Path(_binary(name)).exists()]
 
 
 def _binary(name):
@@ -84,7 +72,7 @@ class Cluster:
         for sub in ("state", "spool"):
             (self.dir / sub).mkdir()
         self.host = socket.gethostname().split(".")[0]
-        ctld_port, slurmd_port = _free_ports(2)
+        ctld_port, slurmd_port = free_ports(2)
         self.conf = self.dir / "slurm.conf"
         # The node offers nine tenths of this machine's memory (MB), as slurmd measures it.
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2 ** 20 * 9 // 10
@@ -140,10 +128,10 @@ class Cluster:
         out = self.slurm("squeue", "-h", "-r", "-j", job, "-o", "%K %T", check=False)
         return dict(line.split() for line in out.splitlines() if line.strip())
 
-    def job_info(self, job_task):
-        """scontrol's fields of one job or array task, as a dict."""
+    def job_info(self, job_task, shown=None):
+        """scontrol's fields of one job or array task (or of its ``shown`` text), as a dict."""
         fields = {}
-        for word in self.slurm("scontrol", "-o", "show", "job", job_task).split():
+        for word in (shown or self.slurm("scontrol", "-o", "show", "job", job_task)).split():
             key, _, value = word.partition("=")
             fields.setdefault(key, value)
         return fields
@@ -156,11 +144,10 @@ class Cluster:
         self.slurm("scontrol", "requeue", job_task)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            info = self.job_info(job_task)
+            shown = self.slurm("scontrol", "-o", "show", "job", job_task)
             node = self.slurm("sinfo", "-h", "-N", "-o", "%T", check=False).strip()
-            if info.get("JobState") == "PENDING" and "COMPLETING" not in \
-                    self.slurm("scontrol", "-o", "show", "job", job_task) and \
-                    "comp" not in node:
+            if self.job_info(job_task, shown).get("JobState") == "PENDING" and \
+                    "COMPLETING" not in shown and "comp" not in node:
                 time.sleep(1)
                 self.slurm("scontrol", "update", f"JobId={job_task}", "StartTime=now")
                 return
@@ -205,8 +192,8 @@ def benchmark(assignments=2):
 
         sudo .venv/bin/python grader_tests/slurm_cluster.py      # as root, after make slurm
     """
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import sys  # run as a script, this folder is first on sys.path: the tests' modules load
+
     import postgres
     from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
                           release_course, run_in)

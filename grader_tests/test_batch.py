@@ -188,9 +188,15 @@ def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(unsan
 def test_a_submission_folder_too_deep_to_walk_is_graded_again_not_a_crash(tmp_path):
     """os.walk recurses: a submitted tree 1500 folders deep once raised RecursionError while
     the batch looked for what was already graded, stopping it for the whole class."""
+    from types import SimpleNamespace
+
     from convgrader.batch import already_graded
     (tmp_path / "autograded" / "s" / "a").mkdir(parents=True)
-    (tmp_path / "autograded" / "s" / "a" / "a.ipynb").write_text("{}")
+    # Graded by every other sign (the row's grades, the executed notebook), so that the
+    # walk of the submitted folder is what decides.
+    executed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "1", outputs=[nbformat.v4.new_output("stream", text="1\n")])])
+    nbformat.write(executed, str(tmp_path / "autograded" / "s" / "a" / "a.ipynb"))
     (tmp_path / "submitted" / "s" / "a").mkdir(parents=True)
     folder = os.open(tmp_path / "submitted" / "s" / "a", os.O_RDONLY)
     for _ in range(1500):
@@ -200,9 +206,12 @@ def test_a_submission_folder_too_deep_to_walk_is_graded_again_not_a_crash(tmp_pa
         folder = inner
     os.close(folder)
 
+    grade = SimpleNamespace(auto_score=1.0, manual_score=None)
+    submission = SimpleNamespace(notebooks=[SimpleNamespace(name="a", grades=[grade])])
+
     class Graded:
         def find_submission(self, assignment, student):
-            return True
+            return submission
     assert already_graded(tmp_path, Graded(), "a", "s") is False
 
 

@@ -23,7 +23,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from convgrader import sample_class
 from convgrader.notebooks import read
 from convgrader.sanitize import NOTE
+from ports import free_ports
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -104,12 +104,6 @@ def submission(course):
     return release.stem
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Lab:
     """JupyterLab with the formgrader on the course copy, on loopback with a fixed token.
 
@@ -118,7 +112,7 @@ class Lab:
 
     def __init__(self, course, workdir, user=None, env=None):
         self.token = secrets.token_hex(16)
-        self.port = free_port()
+        (self.port,) = free_ports()
         self.url = f"http://127.0.0.1:{self.port}"
         self.requests = workdir / "requests.jsonl"
         self.requests.touch()

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 from convgrader import fs, kit, sample_class
-from convgrader.notebooks import is_solution, read
+from convgrader.notebooks import gives_away, is_solution, read
 
 PYTHONS = os.environ.get("CONVCOURSE_KIT_PYTHONS", "3.11 3.13").split()
 SUCCESS = "Success! Your notebook passes all the tests."
@@ -77,7 +77,7 @@ def test_nothing_of_the_grader_is_in_the_kit(built):
         assert kit.GRADER_PACKAGE not in kit.imported_modules(path), path
     for path in out.glob("*/*.ipynb"):
         for cell in read(path).cells:
-            assert not kit.GIVEAWAY.search(cell.source) and not cell.get("outputs"), path
+            assert gives_away(cell) is None, path
 
 
 def test_the_build_refuses_a_student_module_that_imports_the_grader(tmp_path):
@@ -94,8 +94,23 @@ def test_the_build_refuses_a_release_notebook_with_solution_code(tmp_path):
     shutil.copytree(COURSE_ROOT / "convcourse", tmp_path / "convcourse")
     (tmp_path / "release" / ASSIGNMENTS[0]).mkdir(parents=True)
     source = next((COURSE_ROOT / "source" / ASSIGNMENTS[0]).glob("*.ipynb"))
-    shutil.copyfile(source, tmp_path / "release" / ASSIGNMENTS[0] / source.name)
-    with pytest.raises(kit.KitRefused, match="solution code"):
+    nb = read(source)
+    for cell in nb.cells:  # the instructor's notebook, solutions and all, but no outputs
+        cell.pop("outputs", None) if cell.cell_type != "code" else cell.update(outputs=[])
+    nbformat.write(nb, str(tmp_path / "release" / ASSIGNMENTS[0] / source.name))
+    with pytest.raises(kit.KitRefused, match="holds solution code or hidden tests"):
+        kit.build(tmp_path / "out", root=tmp_path)
+
+
+def test_the_build_refuses_a_release_notebook_with_outputs(tmp_path):
+    shutil.copytree(COURSE_ROOT / "convcourse", tmp_path / "convcourse")
+    shutil.copytree(COURSE_ROOT / "release", tmp_path / "release")
+    path = kit.release_notebooks(tmp_path)[0]
+    nb = read(path)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", text="an answer left in\n")]
+    nbformat.write(nb, str(path))
+    with pytest.raises(kit.KitRefused, match="holds outputs"):
         kit.build(tmp_path / "out", root=tmp_path)
 
 
