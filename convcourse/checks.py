@@ -75,7 +75,15 @@ class Reported:
 
     ``detailed`` is False for calls on hidden inputs: the student's values, text and type
     names then never appear in a message, only what the grader knows.
+
+    A kernel reports what its function did (``KERNEL_KINDS``), never why a call failed: a
+    reason is text the kernel could fill with a hidden input. The grader's own conclusions
+    about a call (it timed out, the kernel stopped, nothing came back) are made with
+    ``Reported.failure`` and are the only records with a reason.
     """
+
+    KERNEL_KINDS = ("tensor", "ints", "int", "other", "error", "missing")
+    GRADER_KINDS = ("timeout", "stopped", "no result")
 
     def __init__(self, record, detailed=True):
         self.detailed = detailed
@@ -83,6 +91,16 @@ class Reported:
             self.record = self._valid(record)
         except (KeyError, TypeError, ValueError):
             self.record = {"kind": "unreadable"}
+
+    @classmethod
+    def failure(cls, kind, reason, detailed=True):
+        """The grader's own word on a call that brought back no result: ``kind`` is one of
+        ``GRADER_KINDS``, ``reason`` the grader's text, ending the sentence "<call> ..."."""
+        if kind not in cls.GRADER_KINDS:
+            raise ValueError(kind)
+        reported = cls.__new__(cls)
+        reported.detailed, reported.record = detailed, {"kind": kind, "reason": str(reason)}
+        return reported
 
     @staticmethod
     def _valid(record):
@@ -126,9 +144,9 @@ class Reported:
         if kind == "error":
             return {"kind": kind, "ename": _safe_name(record.get("ename")),
                     "evalue": str(record.get("evalue", ""))[:300]}
-        if kind in ("missing", "timeout", "stopped", "no result"):
-            return {"kind": kind, "reason": str(record.get("reason", ""))[:300]}
-        raise ValueError(kind)
+        if kind == "missing":  # the kernel's own words are not kept: see the class
+            return {"kind": kind}
+        raise ValueError(kind)  # a grader's kind too: the kernel cannot speak for the grader
 
 
 def _safe_name(name):
@@ -185,7 +203,8 @@ def _observation(got, what):
         raise CheckFailed(f"{what} raised {record['ename']}: {record['evalue']}" if detailed
                           else f"{what} raised an exception.")
     if kind == "missing":
-        raise CheckFailed(f"{what}: {record['reason']}")
+        raise CheckFailed(f"{what}: the function is not defined in the notebook (did its "
+                          "cell run?).")
     if kind in ("timeout", "stopped", "no result"):
         raise CheckFailed(f"{what} {record['reason']}")
     if kind == "unreadable":

@@ -97,34 +97,37 @@ class KernelCalls:
 
     def call(self, name, args, kwargs):
         if self.stopped:
-            return Reported({"kind": "stopped", "reason": f"could not run: {self.stopped}"})
+            return Reported.failure("stopped", f"could not run: {self.stopped}")
         code = f"__import__('convgrader.calls').calls.call({name!r}, {calls.encode(args, kwargs)!r})"
-        return Reported(run_sync(self._call_in_kernel)(code), detailed=self.detailed)
+        return run_sync(self._call_in_kernel)(code)
 
     async def _call_in_kernel(self, code):
+        """What the kernel reported, or the grader's own word when nothing usable came."""
         kc = self.client.kc
         # silent: no execution count, no history (In, Out), no pre/post_run_cell hooks.
         msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False,
                             stop_on_error=False)
         record, finished = await self._results(msg_id, self.part_deadline)
+        if finished and record is not None:
+            return Reported(record, detailed=self.detailed)
         if finished:
-            return record or {"kind": "no result", "reason": "sent no result to the grader."}
+            return Reported.failure("no result", "sent no result to the grader.")
         if self.stopped:
-            return {"kind": "stopped", "reason": "could not finish: " + self.stopped}
+            return Reported.failure("stopped", "could not finish: " + self.stopped)
         self.log.warning("A test call ran past %s s: interrupting the kernel", self.cell_timeout)
         await ensure_async(self.client.km.interrupt_kernel())
         _, finished = await self._results(msg_id, monotonic() + self.interrupt_grace)
         if not finished and await self._answers_after_reconnecting():
-            return {"kind": "no result", "reason": "sent no result to the grader (its output "
-                                                  "never arrived whole, or it ran too long)."}
+            return Reported.failure("no result", "sent no result to the grader (its output "
+                                                 "never arrived whole, or it ran too long).")
         if not finished:
             self._stop("the kernel ran past the time limit in an earlier check and did not "
                        "stop when interrupted.")
-            return {"kind": "stopped", "reason": "ran past the time limit and the kernel did "
-                                                 "not stop when interrupted; later checks "
-                                                 "could not run."}
-        return {"kind": "timeout", "reason": f"ran longer than the time limit of "
-                                             f"{self.cell_timeout} s per test cell and was stopped."}
+            return Reported.failure("stopped", "ran past the time limit and the kernel did "
+                                               "not stop when interrupted; later checks "
+                                               "could not run.")
+        return Reported.failure("timeout", f"ran longer than the time limit of "
+                                           f"{self.cell_timeout} s per test cell and was stopped.")
 
     async def _results(self, msg_id, deadline):
         """(the call's observation, whether the kernel finished the call before deadline).

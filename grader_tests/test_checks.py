@@ -129,3 +129,27 @@ def test_random_tensors_are_reproducible_small_integers():
     again = random_tensor(torch.Generator().manual_seed(1), 3, 4)
     assert torch.equal(first, again) and first.dtype == torch.float32
     assert torch.equal(first, first.round()) and first.abs().max() <= 4
+
+
+@pytest.mark.parametrize("kind", ["missing", "timeout", "stopped", "no result"])
+@pytest.mark.parametrize("detailed", [True, False])
+def test_a_kernels_reason_never_reaches_a_message(kind, detailed):
+    """A kernel answering a call with a failure of its own words (which could quote the
+    hidden input it was sent) gets the grader's words, or none: only the grader's own
+    conclusions about a call carry a reason."""
+    leak = "LEAK X=[[[2.0, -4.0, 1.0, -1.0]]]"
+    sent = {"kind": kind, "reason": leak, "evalue": leak, "type": leak}
+    for check in (lambda got: check_tensor(got, torch.zeros(2, 2), "f(X)"),
+                  lambda got: check_shape_tuple(got, (2, 2), "f(X)"),
+                  lambda got: check_int(got, 4, "f(X)")):
+        with pytest.raises(CheckFailed) as raised:
+            check(Reported(sent, detailed=detailed))
+        assert "LEAK" not in str(raised.value) and "2.0" not in str(raised.value)
+    if kind == "missing":
+        with pytest.raises(CheckFailed, match=r"^f\(X\): the function is not defined"):
+            check_int(Reported(sent, detailed=detailed), 4, "f(X)")
+    else:  # the grader's kinds, sent by a kernel, are unreadable
+        assert Reported(sent).record == {"kind": "unreadable"}
+        with pytest.raises(CheckFailed, match=r"^f\(X\) ran longer than the time limit"):
+            check_int(Reported.failure("timeout", "ran longer than the time limit.", detailed),
+                      4, "f(X)")
