@@ -125,3 +125,15 @@ c.GenerateFeedback.exporter_class = "convgrader.feedback.FeedbackExporter"
 # Feedback and the formgrader (which reads this file too) export with nbconvert's own
 # sanitizing as well: no JavaScript output, HTML outputs cleaned by bleach.
 c.HTMLExporter.sanitize_html = True
+# And the pages themselves pass nh3 (Ammonia) last, with an allow-list (convgrader/pages.py):
+# nbconvert's templates write some of a notebook's metadata into attributes unquoted. The
+# formgrader builds nbconvert's HTMLExporter with nbgrader's "formgrade" template: the course's
+# template file extends it, each cell's HTML through nh3, nbgrader's controls as they are.
+# Feedback (FeedbackExporter) keeps nbgrader's "feedback" template: all of the finished page
+# after its head passes nh3.
+import convgrader.pages  # noqa: E402
+c.HTMLExporter.extra_template_basedirs = [convgrader.pages.NBGRADER_TEMPLATES,
+                                          convgrader.pages.TEMPLATES]
+c.HTMLExporter.template_file = convgrader.pages.FORMGRADE_TEMPLATE
+c.HTMLExporter.filters = convgrader.pages.FILTERS
+c.FeedbackExporter.template_file = "index.html.j2"  # the formgrader's file is not for it

@@ -13,6 +13,7 @@ A feedback page is a file: students open it from disk or from JupyterLab, on mac
 are often offline. ``FeedbackExporter`` (``c.GenerateFeedback.exporter_class``) puts MathJax
 in the page itself, so formulas render without any network (stock pages load it from a
 CDN and show raw ``$...$`` offline), and makes long lines of text outputs wrap in their box.
+Its page's body passes nh3 last (``convgrader.pages``): only that head is the course's own.
 """
 import functools
 import importlib.resources
@@ -24,6 +25,8 @@ from nbconvert.exporters import HTMLExporter
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearHiddenTests
+
+from convgrader import pages
 
 
 class ClearKnownHiddenTests(ClearHiddenTests):
@@ -108,11 +111,16 @@ def feedback_page_head():
 
 class FeedbackExporter(HTMLExporter):
     """nbconvert's HTML exporter, with the page's head made to work offline: MathJax inline
-    instead of from a CDN, and text outputs that wrap.
+    instead of from a CDN, and text outputs that wrap; the page's body cleaned by nh3.
 
     ``c.GenerateFeedback.exporter_class`` selects it, for feedback only: the formgrader builds
     its own HTMLExporter. The page grows by MathJax's 2.1 MB; in exchange it needs nothing
     but itself, opened from disk or served, online or not.
+
+    Its last step is nh3 (``convgrader.pages``): everything after the head, made by nbgrader's
+    "feedback" template from the notebook and the grades, is cleaned with the course's
+    allow-list; the head is the template's CSS, the course's style and MathJax, and the
+    notebook's name as text.
     """
 
     def __init__(self, config=None, **kw):
@@ -125,3 +133,12 @@ class FeedbackExporter(HTMLExporter):
         environment = super()._create_environment()
         environment.globals["feedback_page_head"] = feedback_page_head
         return environment
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        # The notebook's name is the page's title, in the head: as text.
+        if resources and "notebook" in resources.get("nbgrader", {}):
+            resources = {**resources, "nbgrader": {
+                **resources["nbgrader"],
+                "notebook": pages.clean_text(resources["nbgrader"]["notebook"])}}
+        html, resources = super().from_notebook_node(nb, resources, **kw)
+        return pages.clean_page(html), resources
