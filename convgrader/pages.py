@@ -109,6 +109,17 @@ CLEANER = nh3.Cleaner(
     link_rel="noopener noreferrer", strip_comments=True)
 
 
+class _NoCleaning:
+    """nh3 switched off, for tests that show what it stops (``CLEANER = NO_CLEANING``)."""
+
+    @staticmethod
+    def clean(html):
+        return html
+
+
+NO_CLEANING = _NoCleaning()
+
+
 def clean_html(html):
     """An HTML fragment with only what the allow-list keeps (the module's docstring)."""
     return markupsafe.Markup(CLEANER.clean(str(html)))  # noqa: S704 - nh3's output

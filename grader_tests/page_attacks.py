@@ -35,13 +35,15 @@ def _image(mime, metadata):
                       metadata={mime: metadata})
 
 
-# Output metadata written into the image's tag by nbconvert's classic template.
+# Output metadata written into the image's tag by nbconvert's classic template (the image is
+# a real one: onload runs, as onerror would for a broken one).
 IMAGE_OUTPUTS = [
-    _image("image/png", {"width": f"1 onerror={probe('width')}"}),
-    _image("image/png", {"height": f"1\" onerror=\"{probe('height-quotes')}\""}),
-    _image("image/png", {"width": f"x\"onerror={probe('quote-onerror')}"}),
+    _image("image/png", {"width": f"1 onload={probe('width')}"}),
+    _image("image/png", {"height": f"1\" onload=\"{probe('height-quotes')}\""}),
+    _image("image/png", {"width": f"x\"onload={probe('quote-onload')}"}),
+    _image("image/png", {"height": f"1 onerror={probe('onerror')} src=x"}),
     _image("image/png", {"alt": f"\"><img src=x onerror={probe('alt')}>"}),
-    _image("image/jpeg", {"width": f"1 onerror={probe('jpeg-width')}"}),
+    _image("image/jpeg", {"width": f"1 onload={probe('jpeg-width')} onerror={probe('jpeg-width')}"}),
     new_output("display_data", data={"image/png": PNG},
                metadata={"filenames": {"image/png": f"javascript:{probe('filenames')}"}}),
 ]

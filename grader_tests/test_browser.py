@@ -16,6 +16,13 @@ the course copy's nbgrader_config.py, e.g.
 ``CONVCOURSE_BROWSER_EXTRA_CONFIG='c.SanitizeSubmission.enabled = False
 c.HTMLExporter.sanitize_html = False'``. CONVCOURSE_BROWSER_SCREENSHOTS=<folder> keeps
 pictures of the three pages there.
+
+A second test stores a notebook that autograde never saw (page_attacks.py: image metadata that
+nbconvert writes into the tag unquoted, SVG, style, srcdoc, javascript: and data: links, ...)
+and opens its formgrader page and its feedback, made by `nbgrader generate_feedback` without
+the notebook-level sanitizing: only the pages' nh3 step (convgrader/pages.py) stands in the
+way. To see it fail, switch nh3 off: CONVCOURSE_BROWSER_EXTRA_CONFIG='import convgrader.pages
+convgrader.pages.CLEANER = convgrader.pages.NO_CLEANING' (both tests read it).
 """
 import functools
 import json
@@ -33,6 +40,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
+import page_attacks
 from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from convgrader import sample_class
 from convgrader.notebooks import read
@@ -299,3 +307,80 @@ def test_submission_scripts_do_not_run_in_the_formgrader_or_feedback(chromium, t
     probes = [uri for uri in lab.seen() if "probe=" in uri]
     assert not probes, f"the submission's scripts ran in the grader's browser: {probes}"
     print(f"graded in {graded_at - started:.1f} s, browser part {time.monotonic() - graded_at:.1f} s")
+
+
+def click_the_notebooks_links(driver):
+    """Click every link the notebook's content holds (a javascript: address runs only then)."""
+    return driver.execute_script(
+        "const links = [...document.querySelectorAll('.rendered_html a, .output_area a')];"
+        "links.forEach(a => a.click()); return links.length;")
+
+
+def test_notebook_markup_and_metadata_do_not_run_in_the_formgrader_or_feedback(chromium,
+                                                                               tmp_path):
+    from nbgrader.api import Gradebook
+    from selenium.webdriver.common.by import By
+
+    course = copy_course(tmp_path / "course")
+    with open(course / "nbgrader_config.py", "a") as f:
+        # Feedback without the notebook-level sanitizing, which would clean this notebook
+        f.write("\nc.GenerateFeedback.preprocessors = [p for p in c.GenerateFeedback.preprocessors"
+                " if not p.endswith('SanitizeSubmission')]\n")
+        f.write("\n" + os.environ.get("CONVCOURSE_BROWSER_EXTRA_CONFIG", "") + "\n")
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db_url) as gb:
+        submission_id = page_attacks.add_to_gradebook(gb)
+    stored = course / "autograded" / page_attacks.STUDENT / page_attacks.ASSIGNMENT
+    stored.mkdir(parents=True)
+    nbformat.write(page_attacks.attack_notebook(), str(stored / f"{page_attacks.NOTEBOOK}.ipynb"))
+    nbgrader(course, "generate_feedback", page_attacks.ASSIGNMENT)
+    feedback = (f"feedback/{page_attacks.STUDENT}/{page_attacks.ASSIGNMENT}/"
+                f"{page_attacks.NOTEBOOK}.html")
+    assert (course / feedback).exists()
+
+    lab = Lab(course, tmp_path)
+    driver = None
+    try:
+        driver = start_chromium(tmp_path)
+        driver.get(f"{lab.url}/login")
+        driver.find_element(By.ID, "password_input").send_keys(lab.token)
+        driver.find_element(By.ID, "login_submit").click()
+        deadline = time.monotonic() + 60
+        while "/login" in driver.current_url:
+            assert time.monotonic() < deadline, "the login did not go through"
+            time.sleep(0.1)
+
+        driver.get(f"{lab.url}/formgrader/submissions/{submission_id}/")
+        wait_for_text(driver, page_attacks.ANSWER_TEXT)
+        assert "Mallory's code ran" in wait_for_text(driver, page_attacks.ANSWER_TEXT)
+        assert click_the_notebooks_links(driver) > 0
+        # nbgrader's controls still work: a comment and a score typed in are saved
+        comment = driver.find_element(By.ID, "answer-comment")
+        comment.send_keys("Summed, as it should be.")
+        score = driver.find_element(By.ID, "answer")
+        score.send_keys("1")
+        comment.click()
+        lab.settle(driver, "formgrader")
+        driver.save_screenshot(str(tmp_path / "attack-formgrader.png"))
+
+        driver.execute_script("window.location.href = arguments[0]", f"{lab.url}/files/{feedback}")
+        wait_for_text(driver, page_attacks.ANSWER_TEXT)
+        assert driver.title == page_attacks.NOTEBOOK
+        assert click_the_notebooks_links(driver) > 0
+        lab.settle(driver, "feedback")
+        driver.save_screenshot(str(tmp_path / "attack-feedback.png"))
+    finally:
+        if driver is not None:
+            driver.quit()
+        lab.stop()
+        shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
+        if shots:
+            for png in tmp_path.glob("attack-*.png"):
+                shutil.copy(png, Path(shots) / png.name)
+
+    probes = sorted({uri.split("probe=")[1] for uri in lab.seen() if "probe=" in uri})
+    assert not probes, f"the notebook's markup ran or loaded in the grader's browser: {probes}"
+    with Gradebook(db_url) as gb:
+        args = ("answer", page_attacks.NOTEBOOK, page_attacks.ASSIGNMENT, page_attacks.STUDENT)
+        assert gb.find_comment(*args).manual_comment == "Summed, as it should be."
+        assert gb.find_grade(*args).manual_score == 1

@@ -18,17 +18,9 @@ from convgrader import pages
 from page_attacks import PNG, Parts, attack_notebook, feedback_page, formgrade_page, probes_outside_text
 
 
-class NoCleaning:
-    """nh3 switched off: the cleaner gives its input back."""
-
-    @staticmethod
-    def clean(html):
-        return html
-
-
 @pytest.fixture
 def without_nh3(monkeypatch):
-    monkeypatch.setattr(pages, "CLEANER", NoCleaning())
+    monkeypatch.setattr(pages, "CLEANER", pages.NO_CLEANING)
 
 
 # ---- The nh3 step alone ------------------------------------------------------------------
@@ -169,7 +161,7 @@ def course_notebook():
 def test_the_course_pages_look_as_without_nh3(page, monkeypatch):
     nb = course_notebook()
     clean = Parts(page(copy.deepcopy(nb)))
-    monkeypatch.setattr(pages, "CLEANER", NoCleaning())
+    monkeypatch.setattr(pages, "CLEANER", pages.NO_CLEANING)
     stock = Parts(page(nb))
 
     def classes(parts):
