@@ -83,6 +83,9 @@ def attack_notebook():
         new_output("display_data", data={"text/html": f"<script>{probe('isolated')}</script>"},
                    metadata={"text/html": {"isolated": True}}),
         new_output("display_data", data={"text/markdown": MARKDOWN, "text/plain": "<Md>"}),
+        new_output("display_data", data={"application/javascript": probe("javascript-output")}),
+        new_output("display_data", data={"image/svg+xml": (
+            "<svg xmlns='http://www.w3.org/2000/svg' onload=\"" + probe("svg-output") + "\"/>")}),
         new_output("stream", name="stdout", text="Mallory's code ran\n"),
     ])
     raw = new_raw_cell(f"<img src=x onerror=\"{probe('raw')}\">",
@@ -108,11 +111,12 @@ def course_config():
     return PyFileConfigLoader("nbgrader_config.py", path=str(COURSE_ROOT)).load_config()
 
 
-def formgrade_page(nb):
+def formgrade_page(nb, nbconvert_sanitizing=True):
     """The page the formgrader's SubmissionHandler serves for ``nb``: nbconvert's HTMLExporter
     with the course's config and what nbgrader's FormgradeExtension adds to it."""
     config = course_config()
     config.HTMLExporter.template_name = "formgrade"  # FormgradeExtension.build_extra_config
+    config.HTMLExporter.sanitize_html = nbconvert_sanitizing
     resources = {"assignment_id": ASSIGNMENT, "notebook_id": NOTEBOOK, "submission_id": "s1",
                  "index": 0, "total": 1, "base_url": "", "student": STUDENT,
                  "last_name": "", "first_name": "", "notebook_path": "autograded/x.ipynb"}
@@ -120,11 +124,12 @@ def formgrade_page(nb):
     return html
 
 
-def feedback_page(nb, notebook=NOTEBOOK):
+def feedback_page(nb, notebook=NOTEBOOK, nbconvert_sanitizing=True):
     """The page `nbgrader generate_feedback` writes for ``nb`` with the course's exporter
     (GenerateFeedback's template settings, its preprocessors left out)."""
     config = course_config()
     config.HTMLExporter.template_name = "feedback"  # as GenerateFeedback sets them
+    config.HTMLExporter.sanitize_html = nbconvert_sanitizing
     config.HTMLExporter.extra_template_paths = [os.path.join(
         os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "static",
         "node_modules", "bootstrap", "dist", "css")]
@@ -162,12 +167,20 @@ ACTIVE_ATTRIBUTES = {"href", "src", "srcdoc", "srcset", "style", "action", "form
                      "poster", "background", "xlink:href", "ping"}
 
 
+def probe_names(text):
+    """The probes ``text`` calls: the names after each ``probe=``."""
+    return [piece[:len(piece) - len(piece.lstrip("abcdefghijklmnopqrstuvwxyz-"))]
+            for piece in text.split("probe=")[1:]]
+
+
 def probes_outside_text(html):
-    """Every place a probe reached as markup: an event handler, an address, a style, a script
-    or a style element. A probe in the page's text, or in an attribute that is only text
-    (alt, title, class), is only shown."""
+    """Every place a probe reached as markup, as "<tag attribute> probe=name": an event
+    handler, an address, a style, a script or a style element. A probe in the page's text, or
+    in an attribute that is only text (alt, title, class), is only shown."""
     parts = Parts(html)
-    found = [f"<{tag} {name}={value[:60]!r}>" for tag, name, value in parts.attributes
-             if "probe" in value and (name.startswith("on") or name in ACTIVE_ATTRIBUTES)]
-    found += [f"<script/style>{code.strip()[:60]!r}" for code in parts.code if "probe" in code]
+    found = [f"<{tag} {name}> probe={probe}" for tag, name, value in parts.attributes
+             if name.startswith("on") or name in ACTIVE_ATTRIBUTES
+             for probe in probe_names(value)]
+    found += [f"<script/style> probe={probe}" for code in parts.code
+              for probe in probe_names(code)]
     return found

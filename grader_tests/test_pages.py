@@ -129,11 +129,21 @@ def test_the_feedback_pages_title_is_text():
     assert "<script>x()" not in html
 
 
+@pytest.mark.parametrize("page", [formgrade_page, feedback_page], ids=["formgrader", "feedback"])
+def test_nh3_alone_is_enough_without_nbconverts_sanitizing(page):
+    # HTML outputs as they are, JavaScript and SVG outputs written as script and markup
+    assert probes_outside_text(page(attack_notebook(), nbconvert_sanitizing=False)) == []
+
+
 def test_without_nh3_the_attacks_reach_both_pages(without_nh3):
     nb = attack_notebook()
     for html in formgrade_page(nb), feedback_page(nb):
         found = " ".join(probes_outside_text(html))
         for probe in "width", "height-quotes", "jpeg-width", "markdown-img", "markdown-srcdoc":
+            assert f"probe={probe}" in found
+    for page in formgrade_page, feedback_page:
+        found = " ".join(probes_outside_text(page(nb, nbconvert_sanitizing=False)))
+        for probe in "svg-onload", "html-img", "style-import", "srcdoc", "javascript-output":
             assert f"probe={probe}" in found
 
 
