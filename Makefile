@@ -18,7 +18,7 @@ SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
         report grade benchmark demo test check postgresql bubblewrap chromium slurm clean \
-        exchange demo-exchange kit test-kit ci
+        exchange demo-exchange kit test-kit ci kernel-account
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class, then the grade table"
@@ -39,7 +39,7 @@ help:
 	@echo "make test-kit  install the kit in fresh venvs (KIT_PYTHONS) and run every notebook with the notes' answers"
 	@echo "make clean     remove submissions, grades, feedback and the gradebook"
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed kernel-account
 
 $(VENV)/.installed: requirements.txt requirements-student.txt requirements-d2l.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -109,9 +109,18 @@ apt_install = if [ "$$(id -u)" != 0 ]; then \
 	  echo "$(1) is not installed and cannot be installed here: $(3)."
 
 # Grading runs student code in a bubblewrap sandbox (convgrader/sandbox.py).
-bubblewrap:
+bubblewrap: kernel-account
 	@command -v bwrap >/dev/null || { \
 	  $(call apt_install,bubblewrap,bubblewrap,grading will refuse to run); }
+
+# A grader run as root runs the sandbox, and so student code, as this unprivileged system
+# account, never as root (convgrader/sandbox.py: KERNEL_ACCOUNT). Made once, by root;
+# an ordinary user's sandbox runs as that user, and needs none.
+KERNEL_ACCOUNT := convcourse-kernel
+kernel-account:
+	@if [ "$$(id -u)" = 0 ] && ! id -u $(KERNEL_ACCOUNT) >/dev/null 2>&1; then \
+	  useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	    --shell /usr/sbin/nologin $(KERNEL_ACCOUNT); fi
 
 # The gradebook tests start a throwaway PostgreSQL server (grader_tests/postgres.py).
 postgresql:

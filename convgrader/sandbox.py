@@ -6,12 +6,21 @@ Here each grading process (``nbgrader autograde``, or one worker of the batch gr
 starts one sandbox: ``bwrap`` runs the warm fork server of ``convgrader.warm`` as pid 1 of
 its own pid, network, mount, IPC and user namespaces, and every kernel is forked inside it.
 
+Who the kernel is on the host: the sandbox runs as the grader's user when that is an
+ordinary user, and as the unprivileged account ``KERNEL_ACCOUNT`` when the grader is root
+(bubblewrap maps the kernel's uid to the identity it runs with: as root, that was root).
+The sandbox's folder, which the kernel owns and may open to anyone, lives in a parent
+folder only the grader (and, as root, the account's group) can enter, which the sandbox does
+not show: another user of the machine cannot reach what a kernel writes there.
+
 Inside the sandbox:
-- the system (/usr, /etc), Python, the virtual environment and the course's packages
-  (``convcourse`` and ``convgrader``) are read-only, and so are the sandbox's root and /dev; /tmp is private; the only other
-  path is the sandbox's own directory, where the kernel's working directory is a copy of
-  the submission's folder (a kernel sees no source/, release/, gradebook, other student
-  or home directory);
+- the system (/usr, and of /etc only ``ETC_SHOWN`` and accounts of its own), Python, the
+  virtual environment and the course's packages (``convcourse`` and ``convgrader``) are
+  read-only, and so are /proc/sys, the sandbox's root and /dev; there is no /sys; /tmp is
+  private; the only other path is the sandbox's own directory, where the kernel's working
+  directory is a copy of the submission's folder without its notebooks (the graded copy
+  holds the test cells, hidden ones included; a kernel sees no source/, release/,
+  gradebook, other student or home directory);
 - each kernel has a user, IPC and mount namespace of its own, with its own /dev/shm, and
   no capability (``isolate_kernel``): its shared memory and IPC objects die with it;
 - there is no network, only a loopback of its own: the kernel talks to the grader over
@@ -44,6 +53,7 @@ import functools
 import json
 import logging
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -127,18 +137,84 @@ def sandbox_python():
     return str(Path(os.path.realpath(executable.parent)) / executable.name)
 
 
+# As root, the sandbox runs as this account, never as root: bubblewrap maps the kernel's uid
+# to the identity it runs with, so a root grader would hand student code the host's root
+# (/etc/shadow, /proc/sys). `make install` (as root) creates it: a system account, no login.
+KERNEL_ACCOUNT = "convcourse-kernel"
+# The kernel's uid and gid inside the sandbox, and its only user in the sandbox's /etc/passwd.
+INSIDE_ID = 1000
+
+
+def host_identity():
+    """(uid, gid) that the sandbox, and so every kernel, has on the host: the grader's own
+    for an ordinary user, ``KERNEL_ACCOUNT``'s when the grader is root."""
+    if os.geteuid() != 0:
+        return os.geteuid(), os.getegid()
+    try:
+        account = pwd.getpwnam(KERNEL_ACCOUNT)
+    except KeyError:
+        raise RuntimeError(
+            f"Refusing to run student code as root: as root, the grading sandbox runs as the "
+            f"account {KERNEL_ACCOUNT}, which does not exist here. Create it once with `make "
+            f"install` as root, or `useradd --system --user-group --no-create-home --shell "
+            f"/usr/sbin/nologin {KERNEL_ACCOUNT}`.") from None
+    if account.pw_uid == 0 or account.pw_gid == 0:
+        raise RuntimeError(f"Refusing to run student code: {KERNEL_ACCOUNT} has uid or gid 0")
+    return account.pw_uid, account.pw_gid
+
+
+def _run_as(uid, gid):
+    """For the sandbox's first process (before it runs bubblewrap, after it joined the
+    limits): become ``uid``:``gid`` with no supplementary group, if not already."""
+    if (os.geteuid(), os.getegid()) == (uid, gid):
+        return
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+# What the sandbox shows of /etc: what the dynamic linker, Python (Debian's sitecustomize),
+# matplotlib's fonts and time zones need. No shadow, gshadow, keys, certificates or the
+# host's accounts: /etc/passwd and /etc/group are the sandbox's own (``ETC_WRITTEN``).
+ETC_SHOWN = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone",
+             "nsswitch.conf", "host.conf", "hosts", "mime.types", "fonts", "alternatives",
+             "os-release", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"]
+ETC_WRITTEN = {
+    "passwd": f"root:x:0:0:root:/:/usr/sbin/nologin\n"
+              f"student:x:{INSIDE_ID}:{INSIDE_ID}:student:/tmp:/usr/sbin/nologin\n"
+              "nobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n",
+    "group": f"root:x:0:\nstudent:x:{INSIDE_ID}:\nnogroup:x:65534:\n",
+}
+
+
 def readonly_paths():
-    """What the sandbox shows read-only: system, Python, the venv, the course package."""
-    paths = ["/usr", "/etc", sys.base_prefix, sys.prefix, *map(str, package_folders())]
-    return [p for p in dict.fromkeys(os.path.realpath(p) for p in paths) if os.path.exists(p)]
+    """What the sandbox shows read-only: system, Python, the venv, the course package (and
+    of /etc, ``ETC_SHOWN``)."""
+    paths = ["/usr", *(f"/etc/{name}" for name in ETC_SHOWN), sys.base_prefix, sys.prefix,
+             *map(str, package_folders())]
+    return [p for p in dict.fromkeys(os.path.realpath(p) if not p.startswith("/etc/") else p
+                                     for p in paths) if os.path.exists(p)]
 
 
-def bwrap_command(directory, listen_fd, tmp_size=None):
+def _data_fd(text):
+    """A pipe's read end holding ``text`` (for bubblewrap's --ro-bind-data)."""
+    read, write = os.pipe()
+    os.write(write, text.encode())
+    os.close(write)
+    return read
+
+
+def bwrap_command(directory, listen_fd, tmp_size=None, etc_fds=None):
     """The bwrap command line that runs the fork server in a sandbox rooted at ``directory``
-    (``tmp_size``: bytes of its /tmp, unbounded if None)."""
-    command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000",
-               "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-               "--proc", "/proc", "--dev", "/dev"]
+    (``tmp_size``: bytes of its /tmp, unbounded if None; ``etc_fds``: {name: fd} of the
+    files written in /etc, each a pipe holding ``ETC_WRITTEN[name]``)."""
+    command = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(INSIDE_ID),
+               "--gid", str(INSIDE_ID), "--as-pid-1", "--die-with-parent", "--new-session",
+               "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev"]
+    # Sysctls read-only, whoever runs the grader: bubblewrap covers /proc/sys only when it
+    # can write there (as root), and some sysctls belong to the sandbox's own namespaces
+    # (ns_last_pid, pid_max). No /sys at all.
+    command += ["--ro-bind", "/proc/sys", "/proc/sys"]
     # First the private /tmp: mounts apply in order, and the venv, the package or the
     # sandbox's folder may well live under /tmp.
     if tmp_size is not None:
@@ -146,6 +222,8 @@ def bwrap_command(directory, listen_fd, tmp_size=None):
     command += ["--tmpfs", "/tmp"]
     for path in readonly_paths():
         command += ["--ro-bind", path, path]
+    for name, fd in (etc_fds or {}).items():
+        command += ["--ro-bind-data", str(fd), f"/etc/{name}"]
     for name in ("lib", "lib64", "bin", "sbin"):  # merged-/usr symlinks, or real folders
         host = Path("/", name)
         if host.is_symlink():
@@ -285,6 +363,20 @@ def _check_size(directory, limit):
                                "copied into the sandbox")
 
 
+# Not copied into the kernel's folder: notebooks (the graded copy holds the instructor's
+# test cells) and their checkpoints.
+KEPT_FROM_KERNEL = ("*.ipynb", ".ipynb_checkpoints")
+
+
+def _give(top, uid, gid):
+    """Make ``top`` and everything under it (just copied by root) belong to ``uid``:``gid``,
+    links included, never following one."""
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for folder, folders, files in os.walk(top):
+        for name in folders + files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+
+
 def remove_stale_folders():
     """Remove the sandbox folders of grading processes that were killed before removing
     theirs (``convcourse-sandbox-<pid>-...`` in the temporary folder)."""
@@ -316,27 +408,49 @@ class Sandbox:
 
     def __init__(self, memory_limit, max_processes):
         self.memory_limit = parse_bytes(memory_limit)
+        self.uid, self.gid = host_identity()
         remove_stale_folders()
         name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.limits = limits.choose(name, self.memory_limit, max_processes)
         # Outside the sandbox: the socket that asks the server for kernels.
         self.control = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-control-"))
-        # Inside: kernels' connection files, IPC sockets and working directory.
-        self.directory = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-"))
+        # Inside: kernels' connection files, IPC sockets and working directory, in a folder
+        # that the kernel owns and may open to anyone (it can chmod it), so its parent is
+        # one that only the grader, and the sandbox's own account, can enter, and that the
+        # sandbox does not show: nothing a kernel writes there, a setuid copy of python
+        # say, can be reached by another user of the machine.
+        self.parent = Path(tempfile.mkdtemp(prefix=f"convcourse-sandbox-{os.getpid()}-"))
+        if os.geteuid() == 0:
+            os.chown(self.parent, 0, self.gid)
+            os.chmod(self.parent, 0o710)
+        self.directory = self.parent / "sandbox"
+        self.directory.mkdir(mode=0o700)
+        os.chown(self.directory, self.uid, self.gid)
         self.work = self.directory / "work"
         self.socket_path = str(self.control / "fork.sock")
+        self.log_path = self.control / "sandbox.log"
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.socket_path)
         listener.listen(16)
         listener.set_inheritable(True)
-        self.process = subprocess.Popen(
-            bwrap_command(self.directory, listener.fileno(), self.limits.shm_size()),
-            pass_fds=[listener.fileno()], env=sandbox_environment(), stdin=subprocess.DEVNULL,
-            preexec_fn=self.limits.enter)
+        etc_fds = {name: _data_fd(text) for name, text in ETC_WRITTEN.items()}
+        try:
+            with open(self.log_path, "wb") as log_file:
+                self.process = subprocess.Popen(
+                    bwrap_command(self.directory, listener.fileno(), self.limits.shm_size(),
+                                  etc_fds),
+                    pass_fds=[listener.fileno(), *etc_fds.values()], env=sandbox_environment(),
+                    stdin=subprocess.DEVNULL, stderr=log_file, preexec_fn=self._enter)
+        finally:
+            for fd in etc_fds.values():
+                os.close(fd)
         self.limits.attach(self.process.pid)
         listener.close()
         atexit.register(self.stop)
-        answer = self._request({"op": "ping"}, timeout=300)  # the server imports torch first
+        try:  # the server imports torch first
+            answer = self._request({"op": "ping"}, timeout=300)
+        except (OSError, RuntimeError, ValueError) as error:
+            answer = {"error": self._why_it_did_not_start(error)}
         if "error" in answer:
             self.stop()
             raise RuntimeError(f"Refusing to run student code: {answer['error']}")
@@ -344,6 +458,25 @@ class Sandbox:
         self.limits.limit_memory()
         self.shmem_at_start = self.limits.shmem()
         self.kernel_memory_after_reset = self.limits.kernel_memory()
+
+    def _enter(self):
+        """In the sandbox's first process: join the limits (as root, a cgroup of root's),
+        then become the sandbox's host identity."""
+        self.limits.enter()
+        _run_as(self.uid, self.gid)
+
+    def _why_it_did_not_start(self, error):
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        said = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+        account = "" if os.geteuid() != 0 else (
+            f" As root, the sandbox runs as {KERNEL_ACCOUNT}: it must be able to read "
+            f"{sandbox_python()}, the venv and the course's packages (no folder on their way "
+            "may be private to root).")
+        return (f"the sandbox did not start ({type(error).__name__}: {error}; it said: "
+                f"{' / '.join(said) or 'nothing'}).{account}")
 
     def reset(self):
         """Kill every process in the sandbox but the server, empty every writable folder;
@@ -397,15 +530,20 @@ class Sandbox:
         # Nor is anything it left in the sandbox's folder, such as a symbolic link planted
         # where this process is about to write.
         _empty(self.directory)
-        os.chmod(self.directory, 0o700)  # a kernel may have opened it to the host's users
+        os.chmod(self.directory, 0o700)  # a kernel may have opened it: only its parent is ours
         _check_size(submission_dir, MAX_SUBMISSION_BYTES)
         # Symbolic links are copied as links: they point into the sandbox's view, not ours.
+        # No notebook: the one nbgrader put in the graded folder holds the test cells,
+        # hidden tests included, restored from the gradebook before the kernel runs.
         shutil.copytree(submission_dir, self.work, symlinks=True,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+                        ignore=shutil.ignore_patterns(*KEPT_FROM_KERNEL))
         connection_file = self.directory / "kernel.json"
         with open(connection_file, "x") as out:  # "x": a fresh file, never through a link
             out.write(json.dumps(
                 {k: v.decode() if isinstance(v, bytes) else v for k, v in connection_info.items()}))
+        if os.getuid() == 0:  # what root wrote is the sandbox's account's to use
+            _give(self.work, self.uid, self.gid)
+            os.chown(connection_file, self.uid, self.gid)
         inner_pid = self._request({"op": "fork",
                                    "args": ["-f", str(connection_file), *arguments],
                                    "cwd": str(self.work), "env": env,
@@ -436,7 +574,7 @@ class Sandbox:
             self.process.kill()
         self.process.wait(10)
         self.limits.remove()
-        left = fs.remove_tree(self.directory) + fs.remove_tree(self.control)
+        left = fs.remove_tree(self.parent) + fs.remove_tree(self.control)
         if left or not gone:
             log.warning("Stopping a sandbox left %s", ", ".join(
                 left + ([] if gone else [f"processes {sorted(self.limits.processes())}"])))

@@ -5,12 +5,16 @@ sample submissions graded end to end (sample_class/01_*/attack_*.py, test_autogr
 test_batch). Here: the network, process limits, clean-up between kernels, refusal without
 bubblewrap, and the notebook time limit.
 """
+import contextlib
 import json
 import logging
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,8 +24,8 @@ import psutil
 import pytest
 from nbclient import NotebookClient
 
-from conftest import stop_grading_servers
-from convgrader import limits, sandbox, warm
+from conftest import COURSE_ROOT, stop_grading_servers
+from convgrader import judge, limits, sandbox, warm
 from convgrader.grading import GuardedExecute
 
 pytestmark = pytest.mark.skipif(
@@ -518,9 +522,19 @@ def test_a_kernel_that_moves_the_folders_leading_to_a_graders_mount_gets_a_new_s
     """A venv or course under /tmp is mounted at the same path in the sandbox's /tmp; the
     folders leading to it are the sandbox's, and a kernel may rename them (the mount moves
     with them): the next kernel would not find the venv. The reset sees the mounts changed."""
-    extra = tmp_path / "course" / ".venv"
+    # Not under pytest's root-only folder: as root, the sandbox's account must read the venv.
+    shown = Path(tempfile.mkdtemp(prefix="convcourse-test-", dir="/tmp"))
+    os.chmod(shown, 0o755)
+    try:
+        moves_the_folders_leading_to_a_mount(shown / "course" / ".venv", tmp_path, monkeypatch)
+    finally:
+        shutil.rmtree(shown)
+
+
+def moves_the_folders_leading_to_a_mount(extra, tmp_path, monkeypatch):
     extra.mkdir(parents=True)
     (extra / "python").write_text("the grader's")
+    (tmp_path / "course").mkdir()
     monkeypatch.setattr(sandbox, "readonly_paths",
                         lambda real=sandbox.readonly_paths: real() + [str(extra)])
     if sandbox.Sandbox._instance is not None:
@@ -551,3 +565,141 @@ def test_where_kernels_cannot_have_namespaces_of_their_own_grading_refuses(monke
                                            "give each kernel namespaces of its own"):
         sandbox.Sandbox("2G", 64)
     assert time.monotonic() - start < 30
+
+
+# ---- the kernel's identity on the host, and what it can reach of the host ----------------
+
+@contextlib.contextmanager
+def live_kernel(folder, kernel=sandbox.KERNEL_NAME):
+    """A grading kernel started in ``folder`` and kept alive: yields ``run(code) -> text``
+    and the kernel's pid on the host."""
+    nb = nbformat.v4.new_notebook()
+    client = NotebookClient(nb, kernel_name=kernel, timeout=120, allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}})
+    with client.setup_kernel():
+        def execute(code):
+            nb.cells.append(nbformat.v4.new_code_cell(code))
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+            return text(nb, len(nb.cells) - 1)
+        yield execute, client.km.provisioner.pid
+
+
+def test_a_kernel_has_no_privileged_host_identity(tmp_path):
+    """As root the sandbox runs as its own unprivileged account, with no supplementary group;
+    as an ordinary user as that user (bubblewrap maps the kernel's uid to whoever runs it,
+    and an unprivileged user namespace cannot drop groups): never as root, with no
+    capability on the host."""
+    with live_kernel(tmp_path) as (execute, pid):
+        assert execute("import os; print(os.getuid(), os.getgid())").split() == ["1000", "1000"]
+        kernel = psutil.Process(pid)
+        uids, gids = kernel.uids(), kernel.gids()
+        with open(f"/proc/{pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status)
+    if os.geteuid() == 0:
+        account = pwd.getpwnam(sandbox.KERNEL_ACCOUNT)
+        expected, groups = (account.pw_uid, account.pw_gid), set()
+    else:
+        expected, groups = (os.geteuid(), os.getegid()), set(os.getgroups())
+    assert 0 not in expected
+    assert set(uids) == {expected[0]} and set(gids) == {expected[1]}
+    assert {int(g) for g in fields["Groups"].split()} <= groups and 0 not in groups
+    assert {fields[c].strip() for c in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")} == \
+        {"0000000000000000"}
+
+
+SYSCTL_WRITES = """import os
+opened = []
+for folder, _, files in os.walk('/proc/sys'):
+    for name in files:
+        try:
+            os.close(os.open(os.path.join(folder, name), os.O_WRONLY))
+            opened.append(os.path.join(folder, name))
+        except OSError:
+            pass
+print(opened)
+print(os.path.exists('/sys') and os.listdir('/sys'))
+print(sorted(os.listdir('/etc')))"""
+
+
+def test_a_kernel_can_change_no_sysctl_and_sees_only_what_it_needs_of_etc(tmp_path):
+    """No file of /proc/sys opens for writing (core_pattern, drop_caches, ...), /sys is not
+    there, and /etc shows the linker's, Python's, fonts' and time's files, and accounts of
+    the sandbox's own: no shadow, gshadow, keys or the host's accounts."""
+    nb = run([SYSCTL_WRITES, "print(open('/etc/passwd').read())", "open('/etc/shadow')"],
+             tmp_path)
+    opened, sys_folder, etc = text(nb, 0).strip().split("\n")
+    assert opened == "[]"
+    assert sys_folder == "False"
+    shown = set(sandbox.ETC_SHOWN) | set(sandbox.ETC_WRITTEN)
+    assert set(eval(etc)) <= shown and {"ld.so.cache", "passwd", "group"} <= set(eval(etc))
+    assert [line.split(":")[0] for line in text(nb, 1).split()] == ["root", "student", "nobody"]
+    assert "No such file or directory" in text(nb, 2)
+
+
+def hidden_test_lines():
+    """Every line of the source notebooks' hidden tests that no release notebook shows."""
+    public = "".join(p.read_text() for p in (COURSE_ROOT / "release").glob("*/*.ipynb"))
+    lines = set()
+    for path in (COURSE_ROOT / "source").glob("*/*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            _, hidden = judge.split_hidden(cell.source)
+            lines |= {line.strip() for line in hidden.splitlines() if len(line.strip()) > 15}
+    return sorted(line for line in lines
+                  if line not in public and json.dumps(line)[1:-1] not in public)
+
+
+READ_EVERYTHING = """import json, os, stat
+hidden = set(json.loads({lines!r}))
+hidden |= {{json.dumps(line)[1:-1] for line in hidden}}  # as a notebook's JSON holds it
+# Of the read-only system and the venv, which nothing of the course writes, the files that
+# can hold a notebook, a gradebook or code; everything else whole.
+THIRD_PARTY = ("/usr/", {prefix!r} + "/")
+TEXT = (".ipynb", ".json", ".db", ".sqlite", ".txt", ".md", ".pth")
+walked, read, found = 0, 0, []
+for folder, folders, files in os.walk("/"):
+    if folder in ("/proc", "/sys", "/dev/pts"):
+        folders[:] = []
+        continue
+    for name in files:
+        path = os.path.join(folder, name)
+        walked += 1
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 64 * 2 ** 20:
+            continue
+        if path.startswith(THIRD_PARTY) and not name.endswith(TEXT):
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        read += 1
+        for piece in data.replace("\\\\n", "\\n").splitlines():
+            piece = piece.strip()  # a line, or a line of a notebook's JSON: "  code\\n",
+            unquoted = piece.removeprefix('"').strip()
+            if {{piece, unquoted, unquoted.removesuffix('"').rstrip()}} & hidden:
+                found.append((path, piece))
+print(walked, read)
+print(found[:5])"""
+
+
+def test_no_file_a_kernel_can_reach_holds_a_hidden_test_line(tmp_path):
+    """nbgrader writes the graded notebook, its test cells restored with their hidden tests,
+    into the folder it runs the kernel in: the kernel's copy of the folder has the student's
+    other files, and no notebook. The kernel then reads every file it can reach."""
+    lines = hidden_test_lines()
+    assert len(lines) > 100
+    notebook = COURSE_ROOT / "source" / "01_multi_input_channels" / "01_multi_input_channels.ipynb"
+    shutil.copy(notebook, tmp_path / notebook.name)  # as autograde leaves it, hidden tests in
+    (tmp_path / "data.txt").write_text("the student's own file")
+    nb = run(["import os; print(sorted(os.listdir('.')))",
+              READ_EVERYTHING.format(lines=json.dumps(lines), prefix=sys.prefix)],
+             tmp_path, timeout=300)
+    assert text(nb, 0).strip() == "['data.txt']"
+    counts, found = text(nb, 1).strip().split("\n")
+    walked, read = map(int, counts.split())
+    assert walked > 10_000 and read > 1000, counts
+    assert found == "[]"
