@@ -67,8 +67,18 @@ c.SandboxedProvisioner.memory_limit = os.environ.get("CONVCOURSE_MEMORY_LIMIT", 
 c.SandboxedProvisioner.max_processes = 512
 c.SandboxedProvisioner.allow_unsandboxed = False
 # A kernel client that starts on a kernel's greeting instead of 0.2 s of silence (warm.py),
-# and refuses messages over 64 MiB (grading.py).
+# and bounds what a kernel sends before parsing it (grading.py, outputs.py): a frame over
+# 64 MiB drops the connection; a message over 4 MiB, with over 10,000 lists and objects or
+# nested over 64 levels, or unreadable, is refused and becomes a one-line note in its cell.
 c.AsyncKernelManager.client_class = "convgrader.grading.BoundedKernelClient"
+c.BoundedSession.max_message_bytes = 4 * 2 ** 20
+# Output kept per cell and per notebook, counted in bytes as messages came over the wire
+# (data, metadata, transient, JSON structure) and in messages; outputs are rebuilt from an
+# allow-list of types and fields, and execution counts are the grader's (outputs.py).
+c.GuardedExecute.max_output_bytes = 1_000_000
+c.GuardedExecute.max_notebook_output_bytes = 5_000_000
+c.GuardedExecute.max_output_messages = 2_000
+c.GuardedExecute.max_notebook_output_messages = 10_000
 # Grading runs the figure cells (an error in them still shows) but does not render their
 # pictures: a PNG costs about 0.2 s of CPU, a sixth of grading a notebook, and the pictures
 # are the course's, the same for every student. Feedback shows matplotlib's "<Figure size

@@ -11,8 +11,9 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
   functions on the tests' inputs, the grader computes what they should return, and a test
   cell's outputs are the grader's verdict. When the kernel dies, or keeps running after the
   timeout's interrupt, every later cell and check fails instead of showing no output (a
-  cell without output would count as passed, nbgrader #427); output is capped in size,
-  per cell and per notebook, whichever way it arrives.
+  cell without output would count as passed, nbgrader #427); output is kept by an
+  allow-list and a budget of bytes and messages, per cell and per notebook
+  (``convgrader.outputs``), and execution counts are the grader's own.
 - ``HideTracebacks`` (feedback): errors in test cells show only their message (test cells'
   errors are the grader's own; this keeps feedback that way for notebooks graded before,
   whose test cells ran in the kernel: one stopped by the time limit says so, instead of a
@@ -21,6 +22,7 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
 import asyncio
 import functools
 import time
+from collections import Counter
 
 import zmq
 from nbclient import NotebookClient
@@ -30,7 +32,7 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
-from convgrader import judge
+from convgrader import judge, outputs
 from convgrader.notebooks import (error_output, is_solution, is_test, nbgrader_meta,
                                   stream_output)
 from convgrader.warm import PromptKernelClient
@@ -96,28 +98,23 @@ class KernelStopped(Exception):
     """The kernel can run no more cells: it died, or it ignored the timeout's interrupt."""
 
 
-def _size(value):
-    """Characters in a message's content: every string in it, however deeply nested."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_size(k) + _size(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return sum(_size(v) for v in value)
-    return 8
-
-
 class BoundedKernelClient(PromptKernelClient):
-    """The grading kernels' client: a message larger than ``MAX_MESSAGE_BYTES`` never reaches
-    the grader's memory. ZeroMQ drops the connection of a peer that sends one, and that
+    """The grading kernels' client. A frame larger than ``MAX_MESSAGE_BYTES`` never reaches
+    the grader's memory: ZeroMQ drops the connection of a peer that sends one, and that
     channel stays silent: ``GuardedExecute.reconnect`` opens a new one, and the cell or
-    check whose output was lost fails; nobody else is affected."""
+    check whose output was lost fails; nobody else is affected. Smaller messages go through
+    ``outputs.BoundedSession``, which refuses one over its limits (size, lists and objects,
+    nesting) before parsing it, and never raises on what a kernel sends."""
 
     MAX_MESSAGE_BYTES = 64 * 2 ** 20
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.context.setsockopt(zmq.MAXMSGSIZE, self.MAX_MESSAGE_BYTES)
+        # The kernel manager hands its own Session to its clients: this one checks and signs
+        # with the same key, and bounds what it reads.
+        if not isinstance(self.session, outputs.BoundedSession):
+            self.session = outputs.BoundedSession.like(self.session, parent=self)
 
 
 class GuardedExecute(Execute):
@@ -128,10 +125,16 @@ class GuardedExecute(Execute):
     hidden parts, and their outputs are the grader's verdict only.
     """
 
-    max_output_chars = Integer(
-        1_000_000, help="Output kept per cell, in characters; the rest is dropped.").tag(config=True)
-    max_notebook_output_chars = Integer(
-        5_000_000, help="Output kept per notebook, in characters.").tag(config=True)
+    max_output_bytes = Integer(
+        1_000_000, help="Bytes of output messages per cell, as they came over the wire "
+                        "(data, metadata, transient, JSON structure); the rest is dropped."
+    ).tag(config=True)
+    max_notebook_output_bytes = Integer(
+        5_000_000, help="Bytes of output messages per notebook.").tag(config=True)
+    max_output_messages = Integer(
+        2_000, help="Output messages per cell; the rest are dropped.").tag(config=True)
+    max_notebook_output_messages = Integer(
+        10_000, help="Output messages per notebook.").tag(config=True)
     interrupt_grace = Integer(
         10, help="Seconds a kernel has to become responsive after a timeout's interrupt."
     ).tag(config=True)
@@ -146,14 +149,14 @@ class GuardedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._stopped = None
-        self._output_chars = {}
+        self._spent_bytes, self._spent_messages, self._noted = Counter(), Counter(), set()
         self._deadline = time.monotonic() + self.notebook_timeout
         self._cell_timeout = self.timeout
         tests = []
         try:
             with self.setup_kernel():
                 info_msg = self.wait_for_reply(self.kc.kernel_info())
-                self.nb.metadata["language_info"] = info_msg["content"]["language_info"]
+                self.nb.metadata["language_info"] = language_info(info_msg)
                 for index, cell in enumerate(self.nb.cells):
                     if is_test(cell):
                         tests.append(cell)
@@ -198,7 +201,7 @@ class GuardedExecute(Execute):
         # A cell may not run past the notebook's deadline either.
         self.timeout = max(1, min(self._cell_timeout or left, int(left) + 1))
         try:
-            cell, resources = super().preprocess_cell(cell, resources, index)
+            cell, resources = self._execute(cell, index), self.resources
             if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
                 self._explain_timeout(cell)
                 self._check_responsive()
@@ -264,36 +267,122 @@ class GuardedExecute(Execute):
         if reply is None:
             raise KernelStopped()
 
-    # ---- every way output arrives is capped: per cell, and per notebook ----
+    # ---- what the kernel sends is bounded and rebuilt before it is kept ----
 
-    def _allow(self, cell_index, content):
-        """Whether this much more output fits in the cell's and the notebook's budget."""
-        size = _size(content)
-        used = self._output_chars.get(cell_index, 0)
-        total = sum(self._output_chars.values())
-        self._output_chars[cell_index] = used + size
-        return used + size <= self.max_output_chars and \
-            total + size <= self.max_notebook_output_chars, used, total
+    def create_kernel_manager(self):
+        """The kernel manager, with a client that bounds every message (whatever the
+        configuration says: the guarantees below rely on it)."""
+        km = super().create_kernel_manager()
+        if not issubclass(km.client_factory, BoundedKernelClient):
+            km.client_class = f"{__name__}.BoundedKernelClient"
+        return km
 
-    def output(self, outs, msg, display_id, cell_index):
-        allowed, used, total = self._allow(cell_index, msg.get("content", {}))
-        if allowed:
-            return super().output(outs, msg, display_id, cell_index)
-        if used <= self.max_output_chars and total <= self.max_notebook_output_chars:
-            outs.append(stream_output(
-                f"\n... output truncated by the grader: over {self.max_output_chars:,} "
-                f"characters in this cell or {self.max_notebook_output_chars:,} in the "
-                "notebook ...\n", "stderr"))
-        return None
+    def _execute(self, cell, index):
+        """nbconvert's ExecutePreprocessor.preprocess_cell, with the grader's execution count
+        (the kernel's is a value it chooses: a str one made the notebook invalid)."""
+        self._check_assign_resources(self.resources)
+        return self.execute_cell(cell, index, execution_count=self.code_cells_executed + 1,
+                                 store_history=True)
 
-    def _update_display_id(self, display_id, msg):
-        cells = self._display_id_map.get(display_id, {})
-        if all(self._allow(index, msg.get("content", {}))[0] for index in list(cells)):
-            super()._update_display_id(display_id, msg)
+    def process_message(self, msg, cell, cell_index):
+        """nbclient's, on a message rebuilt from validated values only, within the cell's and
+        the notebook's budgets; a refused message is a one-line note in the cell."""
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "status":  # never dropped: it ends the cell
+            return super().process_message(
+                {**msg, "content": {"execution_state": content["execution_state"]}},
+                cell, cell_index)
+        if kind == outputs.REFUSED:
+            return self._note(cell, cell_index, "refused", content["reason"])
+        if not self._spend(cell, cell_index, outputs.estimated_bytes(msg)):
+            return None
+        if kind == "execute_input":  # only its timing is kept, never its execution_count
+            return super().process_message({**msg, "content": {}}, cell, cell_index)
+        if kind == "clear_output":
+            return super().process_message({**msg, "content": {"wait": bool(content.get("wait"))}},
+                                           cell, cell_index)
+        if kind not in ("stream", "error", "display_data", "execute_result",
+                        "update_display_data"):
+            return None  # comm messages (widgets) and anything unknown
+        output_type = "display_data" if kind == "update_display_data" else kind
+        output, dropped = outputs.clean_output(output_type, content, self.code_cells_executed)
+        if output is None:
+            return self._note(cell, cell_index, "malformed",
+                              f"output refused by the grader: {dropped}.")
+        rebuilt = {key: value for key, value in output.items() if key != "output_type"}
+        display_id = outputs.display_id(content)
+        if display_id:
+            rebuilt["transient"] = {"display_id": display_id}
+        return super().process_message(
+            {"msg_type": kind, "header": {"msg_type": kind}, "parent_header": msg["parent_header"],
+             "metadata": {}, "content": rebuilt}, cell, cell_index)
+
+    def _spend(self, cell, cell_index, size):
+        """Whether one more message of ``size`` bytes (all of it, as it came over the wire)
+        fits in the cell's and the notebook's budgets of bytes and messages; every message
+        is counted, kept or not."""
+        self._spent_bytes[cell_index] += size
+        self._spent_messages[cell_index] += 1
+        over = [what for what, spent, cell_limit, notebook_limit in [
+            ("bytes", self._spent_bytes, self.max_output_bytes, self.max_notebook_output_bytes),
+            ("messages", self._spent_messages, self.max_output_messages,
+             self.max_notebook_output_messages)]
+            if spent[cell_index] > cell_limit or sum(spent.values()) > notebook_limit]
+        for what in over:
+            self._note(cell, cell_index, what, self._over_budget(what))
+        return not over
+
+    def _over_budget(self, what):
+        cell, notebook = {"bytes": (self.max_output_bytes, self.max_notebook_output_bytes),
+                          "messages": (self.max_output_messages,
+                                       self.max_notebook_output_messages)}[what]
+        return (f"\n... output truncated by the grader: over {cell:,} {what} of output in this "
+                f"cell or {notebook:,} in the notebook ...\n")
+
+    def _note(self, cell, cell_index, kind, text):
+        """``text`` in the cell's output, once per cell and kind."""
+        if (cell_index, kind) not in self._noted:
+            self._noted.add((cell_index, kind))
+            cell.outputs.append(stream_output(text if text.endswith("\n") else text + "\n",
+                                              "stderr"))
+
+    def on_cell_executed(self, cell, cell_index, execute_reply, **kwargs):
+        """nbgrader's: an error reply with no matching error output (a timeout, a refused
+        reply) adds one; here rebuilt from validated values, within the budget."""
+        content = (execute_reply or {}).get("content", {})
+        if content.get("status") != "error" or any(
+                o.get("output_type") == "error" and o.get("ename") == content.get("ename")
+                for o in cell.outputs):
+            return
+        error, _ = outputs.clean_output("error", content)
+        if error is None or not self._spend(cell, cell_index, len(str(error))):
+            error = error_output("ExecutionError", "The kernel reported an error this cell's "
+                                                   "output does not show.")
+        if error.traceback == []:
+            error.traceback = ["ERROR: An error occurred while showtraceback was disabled"]
+        cell.outputs.append(error)
 
     def handle_comm_msg(self, outs, msg, cell_index):
         """Widgets' messages are dropped: the course has none, and their state would be
         kept in the notebook's metadata without bound."""
+
+
+LANGUAGE_INFO_KEYS = ("name", "version", "mimetype", "file_extension", "pygments_lexer",
+                      "nbconvert_exporter")
+
+
+def language_info(kernel_info_reply):
+    """The notebook's language_info from the kernel's reply: short strings only."""
+    info = (kernel_info_reply or {}).get("content", {}).get("language_info")
+    info = info if isinstance(info, dict) else {}
+    kept = {k: info[k] for k in LANGUAGE_INFO_KEYS
+            if isinstance(info.get(k), str) and len(info[k]) <= 100}
+    mode = info.get("codemirror_mode")
+    if isinstance(mode, dict) and isinstance(mode.get("name"), str) and \
+            type(mode.get("version")) is int and len(mode["name"]) <= 100:
+        kept["codemirror_mode"] = {"name": mode["name"], "version": mode["version"]}
+    kept.setdefault("name", "python")
+    return kept
 
 
 class HideTracebacks(NbGraderPreprocessor):

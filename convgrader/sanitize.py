@@ -42,6 +42,9 @@ from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
 from traitlets import Any, Bool, List, Unicode
 
+from convgrader.notebooks import stream_output
+from convgrader.outputs import clean_output
+
 # nbconvert's clean_html filter (nbconvert/filters/strings.py), which HTMLExporter applies when
 # sanitize_html is set: the same allowlist here makes that second pass leave outputs as they are.
 CLEAN_HTML_TAGS = [*bleach.ALLOWED_TAGS, "div", "pre", "code", "span", "table", "tr", "td"]
@@ -134,24 +137,23 @@ class SanitizeSubmission(SanitizeHTML):
             cell.attachments[name] = NotebookNode(kept)
 
     def sanitize_code_outputs(self, outputs, cell_index=None):
+        """Each output rebuilt by the grader's allow-list (``convgrader.outputs``: known
+        types, text values, an image's width and height as numbers, nothing else), then its
+        HTML and markdown cleaned; an output that cannot be rebuilt becomes a note."""
+        cleaned = []
         for output in outputs:
-            if output.get("output_type") not in ("display_data", "execute_result"):
-                continue  # stream and error text is escaped wherever it is shown
-            data = output.setdefault("data", NotebookNode())
-            removed = []
-            for mime in list(data):
-                if mime in self.safe_output_keys:
-                    continue
+            output_type = output.get("output_type")
+            kept, dropped = clean_output(output_type, output, output.get("execution_count"))
+            if dropped:
+                self.log.info("Cell %s: %s", cell_index, dropped)
+            if kept is None:  # on stdout: a note never changes a test cell's grade
+                what = output_type if isinstance(output_type, str) and len(output_type) < 40 \
+                    else "an"
+                kept = stream_output(f"[{what} output removed by the grader]\n")
+            for mime, text in kept.get("data", {}).items():
                 if mime == "text/html":
-                    data[mime] = self.sanitize_html_tags(_text(data[mime]))
+                    kept.data[mime] = self.sanitize_html_tags(text)
                 elif mime == "text/markdown":
-                    data[mime] = self.sanitize_markdown(data[mime], {}, f"cell {cell_index}")
-                else:
-                    removed.append(mime)
-                    del data[mime]
-            if removed:
-                self.log.info("Cell %s: removed output types %s", cell_index, ", ".join(removed))
-                if not data:
-                    data["text/plain"] = f"[{', '.join(removed)} output removed by the grader]"
-            output.get("metadata", {}).pop("filenames", None)
-        return outputs
+                    kept.data[mime] = self.sanitize_markdown(text, {}, f"cell {cell_index}")
+            cleaned.append(kept)
+        return cleaned
