@@ -169,30 +169,36 @@ def message(msg_type, data, display_id=None):
 
 
 def capped_executor(**limits):
+    from collections import Counter
+
     from convgrader.grading import GuardedExecute
     from nbformat.v4 import new_notebook
     executor = GuardedExecute(**limits)
     executor.nb = new_notebook(cells=[new_code_cell("pass"), new_code_cell("pass")])
     executor.reset_execution_trackers()
     executor.clear_before_next_output = False
-    executor._output_chars = {}
+    executor._spent_bytes, executor._spent_messages, executor._noted = Counter(), Counter(), set()
     return executor
 
 
 def test_every_output_path_is_capped_per_cell_and_per_notebook():
-    executor = capped_executor(max_output_chars=1000, max_notebook_output_chars=1500)
-    outs = executor.nb.cells[0].outputs
-    executor.output(outs, message("display_data", {"text/plain": "x" * 600}, "d"), "d", 0)
-    executor.output(outs, message("display_data", {"application/vnd.convcourse.call+json":
-                                                   {"type": "r" * 600}}), None, 0)
+    """Displays, outputs in the course's own call format and display updates all count
+    (convgrader/outputs.py; test_outputs.py tests the budget of bytes and messages)."""
+    executor = capped_executor(max_output_bytes=1000, max_notebook_output_bytes=1500)
+    cell = executor.nb.cells[0]
+    executor.process_message(message("display_data", {"text/plain": "x" * 600}, "d"), cell, 0)
+    executor.process_message(message("display_data", {"application/vnd.convcourse.call+json":
+                                                       {"type": "r" * 600}}), cell, 0)
+    outs = cell.outputs
     assert len(outs) == 2 and "truncated by the grader" in outs[1].text
     # Updates of a display count too, and stop replacing it once over the cap.
-    executor._update_display_id("d", message("update_display_data", {"text/plain": "u" * 300}, "d"))
+    executor.process_message(message("update_display_data", {"text/plain": "u" * 300}, "d"),
+                             cell, 0)
     assert outs[0].data["text/plain"] == "x" * 600
     # The notebook's budget is spent: the next cell keeps nothing either.
-    later = executor.nb.cells[1].outputs
-    executor.output(later, message("display_data", {"text/plain": "y" * 10}), None, 1)
-    assert len(later) <= 1 and all("y" not in str(o) for o in later)
+    later = executor.nb.cells[1]
+    executor.process_message(message("display_data", {"text/plain": "y" * 10}), later, 1)
+    assert len(later.outputs) <= 1 and all("y" * 10 not in str(o) for o in later.outputs)
 
 
 def test_widget_messages_are_dropped():
