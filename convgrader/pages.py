@@ -31,7 +31,8 @@ import nbgrader
 import nh3
 from pygments.token import STANDARD_TYPES
 
-# nbgrader's page templates ("formgrade", "feedback") and the course's, which extend them.
+# nbgrader's page templates ("formgrade", "feedback"), and the course's formgrade page, which
+# extends nbgrader's (nbgrader_config.py lists both, nbgrader's first).
 NBGRADER_TEMPLATES = os.path.join(os.path.dirname(nbgrader.__file__),
                                   "server_extensions", "formgrader", "templates")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
