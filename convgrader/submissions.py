@@ -42,6 +42,7 @@ import errno
 import fnmatch
 import glob
 import json
+import mimetypes
 import os
 import stat
 from dataclasses import dataclass, field
@@ -63,6 +64,27 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _CELL_KEYS = {"code": ("metadata", "source", "outputs", "execution_count"),
               "markdown": ("metadata", "source"), "raw": ("metadata", "source")}
+
+
+# The formgrader serves every file of a graded folder to the grader's browser, with the
+# instructor's login (nbgrader's SubmissionFilesHandler, a tornado StaticFileHandler, which
+# takes the type from the name): a student's page.html or drawing.svg would run there. A
+# submission's other files are copied into autograded/ only when that type is one a browser
+# shows as text or an image, or downloads.
+SERVED_SAFELY = {"text/plain", "text/csv", "text/markdown", "text/x-python", "application/json",
+                 "application/octet-stream", "image/png", "image/jpeg", "image/gif", None}
+
+
+def served_safely(name):
+    """Whether the formgrader would serve a file of this name as a type that runs nothing:
+    the types above, and vendors' binary types (``.pt`` is a SNES page table to
+    /etc/mime.types), which a browser downloads, but for any XML or script."""
+    kind, encoding = mimetypes.guess_type(name)
+    if encoding:  # compressed: tornado says application/gzip, or bytes
+        return True
+    return kind in SERVED_SAFELY or (
+        kind.startswith(("application/vnd.", "application/x-"))
+        and "xml" not in kind and "script" not in kind)
 
 
 class SubmissionRefused(Exception):
@@ -526,6 +548,12 @@ class _CheckedReads(BaseConverter):
             finally:
                 os.close(fd)
         for rel, data, mode in files:
+            if not served_safely(rel):
+                self.log.warning(
+                    "%s%s is not copied into the graded folder: the formgrader would serve "
+                    "it as %s, which a browser runs", refusal_line(student_id, assignment_id, ""),
+                    show(rel), mimetypes.guess_type(rel)[0])
+                continue
             path = os.path.join(dest, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             if os.path.lexists(path):

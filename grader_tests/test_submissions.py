@@ -429,6 +429,29 @@ def test_the_checked_copy_copies_what_nbgrader_copies(tmp_path):
     assert "notes.txt" in stock and "sub/deeper/x.py" in stock and "a.pyc" not in stock
 
 
+def test_files_a_browser_would_run_are_not_copied_for_the_formgrader(tmp_path, caplog):
+    """The formgrader serves a graded folder's files with the instructor's login, typed by
+    their names: pages, SVG and XML are not copied there; text, data and images are."""
+    course = tmp_path / "course"
+    folder = _folder(course / "submitted", "alice")
+    active = ["page.html", "page.HTM", "sub/drawing.svg", "x.xhtml", "feed.xml", "doc.pdf",
+              "app.js", "style.css"]
+    passive = ["notes.txt", "table.csv", "data.json", "tensor.pt", "arr.npy", "fig.png",
+               "photo.jpg", "README.md", "helper.py", "archive.html.gz", "no_suffix"]
+    for name in active + passive:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("<script>alert(1)</script>")
+    coursedir = CourseDirectory(root=str(course), ignore=[])
+    converter = CheckedAutograde(coursedir=coursedir)
+    with caplog.at_level("WARNING"):
+        _CheckedReads.init_assignment(converter, A, "alice")
+    graded = course / "autograded" / "alice" / A
+    assert sorted(str(p.relative_to(graded)) for p in graded.rglob("*") if p.is_file()) == \
+        sorted(passive)
+    for name in active:
+        assert f"alice/{A}: {name} is not copied into the graded folder" in caplog.text
+
+
 # --- Feedback ---------------------------------------------------------------------------
 
 def test_feedback_clears_hidden_tests_only_in_the_gradebooks_test_cells(tmp_path):
