@@ -21,6 +21,8 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
 """
 import asyncio
 import functools
+import shutil
+import tempfile
 import time
 from collections import Counter
 
@@ -99,22 +101,50 @@ class KernelStopped(Exception):
 
 
 class BoundedKernelClient(PromptKernelClient):
-    """The grading kernels' client. A frame larger than ``MAX_MESSAGE_BYTES`` never reaches
-    the grader's memory: ZeroMQ drops the connection of a peer that sends one, and that
-    channel stays silent: ``GuardedExecute.reconnect`` opens a new one, and the cell or
-    check whose output was lost fails; nobody else is affected. Smaller messages go through
+    """The grading kernels' client. A message larger than ``MAX_RELAYED_MESSAGE_BYTES`` in
+    all its frames never reaches the grader's memory: the relay it comes through cuts the
+    connection (``outputs.Relay``; ZeroMQ's own ``MAXMSGSIZE`` limits each frame only), and
+    that channel stays silent: ``GuardedExecute.reconnect`` opens a new one, and the cell or
+    check whose output was lost fails; nobody else is affected. ZeroMQ queues at most
+    ``QUEUED_MESSAGES`` for the grader. Smaller messages go through
     ``outputs.BoundedSession``, which refuses one over its limits (size, lists and objects,
     nesting) before parsing it, and never raises on what a kernel sends."""
 
     MAX_MESSAGE_BYTES = 64 * 2 ** 20
+    # One message in all its frames (the relay cuts the connection past it), and how many
+    # ZeroMQ may queue for the grader: together, the most a kernel can make it hold.
+    MAX_RELAYED_MESSAGE_BYTES = 8 * 2 ** 20
+    QUEUED_MESSAGES = 16
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.context.setsockopt(zmq.MAXMSGSIZE, self.MAX_MESSAGE_BYTES)
+        self.context.setsockopt(zmq.RCVHWM, self.QUEUED_MESSAGES)
+        self._relays, self._relay_folder = {}, None
         # The kernel manager hands its own Session to its clients: this one checks and signs
         # with the same key, and bounds what it reads.
         if not isinstance(self.session, outputs.BoundedSession):
             self.session = outputs.BoundedSession.like(self.session, parent=self)
+
+    def _make_url(self, channel):
+        """The address of a relay to the kernel's ``channel`` (``outputs.Relay``): ZeroMQ
+        buffers a message whole before anyone sees it, and limits only each frame's size."""
+        if channel not in self._relays:
+            if self._relay_folder is None:
+                self._relay_folder = tempfile.mkdtemp(prefix="convgrader-relays-")
+            self._relays[channel] = outputs.Relay(super()._make_url(channel),
+                                                  self.MAX_RELAYED_MESSAGE_BYTES,
+                                                  self._relay_folder)
+        return self._relays[channel].url
+
+    def stop_channels(self):
+        super().stop_channels()
+        for relay in self._relays.values():
+            relay.close()
+        self._relays = {}
+        if self._relay_folder:
+            shutil.rmtree(self._relay_folder, ignore_errors=True)
+            self._relay_folder = None
 
 
 class GuardedExecute(Execute):
@@ -229,8 +259,9 @@ class GuardedExecute(Execute):
             return
         cell.outputs.append(error_output(
             "OutputLost", "Part of this cell's output never reached the grader (a single "
-                          f"output over {BoundedKernelClient.MAX_MESSAGE_BYTES // 2 ** 20} MiB "
-                          "is refused)."))
+                          "message over "
+                          f"{BoundedKernelClient.MAX_RELAYED_MESSAGE_BYTES // 2 ** 20} MiB is "
+                          "refused)."))
 
     def _explain_timeout(self, cell):
         """nbclient's timeout leaves a bare KeyboardInterrupt and CellTimeoutError: say why."""
@@ -281,8 +312,10 @@ class GuardedExecute(Execute):
         """nbconvert's ExecutePreprocessor.preprocess_cell, with the grader's execution count
         (the kernel's is a value it chooses: a str one made the notebook invalid)."""
         self._check_assign_resources(self.resources)
-        return self.execute_cell(cell, index, execution_count=self.code_cells_executed + 1,
-                                 store_history=True)
+        count = self.code_cells_executed + 1
+        if cell.source.strip():  # nbclient skips an empty cell; one that fails keeps its count
+            cell.execution_count = count
+        return self.execute_cell(cell, index, execution_count=count, store_history=True)
 
     def process_message(self, msg, cell, cell_index):
         """nbclient's, on a message rebuilt from validated values only, within the cell's and

@@ -91,6 +91,19 @@ send_raw("display_data", b'{"data": {"text/plain": "x", "image/png": "\\\\" oner
                          b' "metadata": {"image/png": {"width": "1 onerror=alert(1)"}}}')
 send_raw("clear_output", b'{"wait": {"a": [1]}}')  # last: it clears the notes before it
 """,
+    # One message of forty 50 MB frames, one buffer sent without copying: ZeroMQ's
+    # MAXMSGSIZE limits each frame, and a multipart message is buffered whole.
+    "multi_frame": """\
+import json
+kernel = get_ipython().kernel
+session = kernel.session
+big = b"z" * 50_000_000
+head = json.dumps(session.msg_header("display_data"), default=str).encode()
+parent = json.dumps(kernel.get_parent()["header"], default=str).encode()
+frames = [head, parent, b"{}", b'{"data": {"text/plain": "x"}, "metadata": {}}']
+kernel.iopub_socket.send_multipart([b"<IDS|MSG>", session.sign(frames), *frames] + [big] * 40,
+                                   copy=False)
+""",
     # A string execution count, in execute_input, execute_result and execute_reply.
     "forged_execution_count": """\
 session = get_ipython().kernel.session

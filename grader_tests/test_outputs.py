@@ -154,6 +154,76 @@ def test_stored_outputs_of_unknown_or_malformed_kinds_become_a_note():
     nbformat.validate(new_notebook(cells=[cell]))
 
 
+# ---- the relay: no message buffered whole beyond the limit ----
+
+GREETING = b"\xff" + bytes(8) + b"\x7f" + bytes([3, 1]) + b"NULL".ljust(20, b"\0") + bytes(32)
+
+
+def zmtp(*frames, command=False):
+    """ZMTP 3 frames of one message (or one command)."""
+    out = b""
+    for i, frame in enumerate(frames):
+        flags = (0x01 if i < len(frames) - 1 else 0) | (0x04 if command else 0)
+        if len(frame) > 255:
+            out += bytes([flags | 0x02]) + len(frame).to_bytes(8, "big")
+        else:
+            out += bytes([flags, len(frame)])
+        out += frame
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_frames_are_counted_per_message_across_any_chunking(chunk):
+    before = GREETING + zmtp(b"\x05READY" + b"x" * 40, command=True) + \
+        zmtp(b"a" * 600, b"b" * 300) + zmtp(b"c" * 999) + zmtp(b"d" * 600, b"")[:-2]
+    stream = before + zmtp(b"e" * 500)  # 600 + 500 bytes: cut once the "e" frame's size is read
+    limit = outputs.FrameLimit(1000)
+    fed = [limit.feed(stream[i:i + chunk]) for i in range(0, len(stream), chunk)]
+    assert fed.index(False) == (len(before) + 9 - 1) // chunk
+    assert all(fed[:fed.index(False)])
+
+
+def test_a_stream_that_is_not_zmtp_3_is_cut():
+    assert not outputs.FrameLimit(1000).feed(b"\xff" + bytes(8) + b"\x7f" + bytes([2, 0]) +
+                                             bytes(53))
+    assert not outputs.FrameLimit(1000).feed(GREETING + zmtp(b"x" * 70_000, command=True))
+
+
+def test_the_relay_cuts_a_message_too_large_in_all_its_frames_and_the_channel_recovers(
+        tmp_path):
+    import time
+
+    import zmq
+    context = zmq.Context()
+    publisher = context.socket(zmq.PUB)
+    publisher.bind(f"ipc://{tmp_path}/kernel-iopub")
+    relay = outputs.Relay(f"ipc://{tmp_path}/kernel-iopub", 1_000_000, str(tmp_path))
+    subscriber = context.socket(zmq.SUB)
+    subscriber.setsockopt(zmq.SUBSCRIBE, b"")
+    subscriber.connect(relay.url)
+    try:
+        def received_after(*sending):
+            for frames in sending:
+                publisher.send_multipart(frames, copy=False)
+            got = []
+            while subscriber.poll(300):
+                got.append(subscriber.recv_multipart())
+            return got
+        deadline = time.monotonic() + 10
+        while not received_after([b"hello"]):
+            assert time.monotonic() < deadline, "nothing came through the relay"
+        big = b"z" * 400_000
+        assert received_after([b"before"], [b"many frames", *[big] * 5]) == [[b"before"]]
+        deadline = time.monotonic() + 10
+        while not (got := received_after([b"after"])):  # ZeroMQ connects again by itself
+            assert time.monotonic() < deadline, "the channel did not recover"
+        assert got == [[b"after"]]
+        assert received_after([b"small", big, big]) == [[b"small", big, big]]
+    finally:
+        relay.close()
+        context.destroy(linger=0)
+
+
 # ---- GuardedExecute on messages made by hand ----
 
 def message(msg_type, content, size=None, parent="cell"):
@@ -273,7 +343,7 @@ def servers():
 
 
 FLOODS = ["metadata_lists", "deep_nesting", "huge_transient", "display_updates", "malformed",
-          "forged_execution_count_raw", "forged_execution_count"]
+          "multi_frame", "forged_execution_count_raw", "forged_execution_count"]
 
 
 @needs_sandbox
@@ -297,6 +367,8 @@ def test_a_notebook_whose_kernel_floods_and_forges_gets_exactly_its_answers_poin
                          "huge_transient": "a message of 5,00", "display_updates": too_many,
                          "malformed": "a stream output without a known name"}.items():
         assert f"output refused by the grader: {said}" in notes[attack], (attack, notes[attack])
+    (cut,) = [c for c in nb.cells if c.metadata.get("attack") == "multi_frame"]
+    assert [o.get("ename") for o in cut.outputs] == ["OutputLost"]
     counts = [c.execution_count for c in nb.cells if c.cell_type == "code"
               and c.execution_count is not None]
     assert counts == list(range(1, len(counts) + 1))
@@ -307,10 +379,12 @@ def test_a_notebook_whose_kernel_floods_and_forges_gets_exactly_its_answers_poin
 @needs_sandbox
 def test_a_flood_costs_the_grader_no_more_memory_than_an_honest_notebook():
     """Peak RSS of one grading process, honest notebook first, then the red team's flood
-    (five displays with 2,000,000 empty lists of metadata each): before, 2.4 GB against
-    0.66 GB, and an 88 MB notebook."""
+    (five displays with 2,000,000 empty lists of metadata each: before, 2.4 GB against
+    0.66 GB, and an 88 MB notebook), then one message of forty 50 MB frames (before, the
+    grader held all 2 GB of it)."""
     import output_floods
-    honest, flood = output_floods.measure("honest", "metadata_lists")
-    assert honest["points"] == flood["points"] == output_floods.FULL_POINTS
-    assert flood["peak_rss_mb"] - honest["peak_rss_mb"] < 100, (honest, flood)
-    assert flood["notebook_bytes"] < 2 * honest["notebook_bytes"]
+    honest, *floods = output_floods.measure("honest", "metadata_lists", "multi_frame")
+    for flood in floods:
+        assert flood["points"] == output_floods.FULL_POINTS, flood
+        assert flood["peak_rss_mb"] - honest["peak_rss_mb"] < 100, (honest, flood)
+        assert flood["notebook_bytes"] < 2 * honest["notebook_bytes"], flood
