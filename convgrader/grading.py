@@ -127,14 +127,15 @@ class BoundedKernelClient(PromptKernelClient):
             self.session = outputs.BoundedSession.like(self.session, parent=self)
 
     def _make_url(self, channel):
-        """The address of a relay to the kernel's ``channel`` (``outputs.Relay``): ZeroMQ
-        buffers a message whole before anyone sees it, and limits only each frame's size."""
-        if channel not in self._relays:
-            if self._relay_folder is None:
-                self._relay_folder = tempfile.mkdtemp(prefix="convgrader-relays-")
-            self._relays[channel] = outputs.Relay(super()._make_url(channel),
-                                                  self.MAX_RELAYED_MESSAGE_BYTES,
-                                                  self._relay_folder)
+        """The address of a new relay to the kernel's ``channel`` (``outputs.Relay``), for a
+        new channel: ZeroMQ buffers a message whole before anyone sees it, and limits only
+        each frame's size."""
+        if self._relay_folder is None:
+            self._relay_folder = tempfile.mkdtemp(prefix="convgrader-relays-")
+        if channel in self._relays:  # the channel it served has been replaced
+            self._relays[channel].close()
+        self._relays[channel] = outputs.Relay(super()._make_url(channel),
+                                              self.MAX_RELAYED_MESSAGE_BYTES, self._relay_folder)
         return self._relays[channel].url
 
     def stop_channels(self):

@@ -282,16 +282,19 @@ def refused(header, parent, reason, size=0):
 
 class FrameLimit:
     """Reads a ZeroMQ (ZMTP 3) byte stream as it passes: False once one message's frames add
-    up to more than ``limit`` bytes, or the stream is not ZMTP 3.
+    up to more than ``limit`` bytes (each counted with what it costs the grader, so millions
+    of empty frames are not free either) or ``MAX_FRAMES``, or the stream is not ZMTP 3.
 
     ZeroMQ hands a multipart message over only once all its frames have arrived, and its
     ``MAXMSGSIZE`` limits each frame, not their number: a kernel that sent one message of a
     hundred 50 MB frames (one buffer, sent without copying) had the grader hold 5 GB."""
 
     GREETING = 64
+    MAX_FRAMES = 64  # a Jupyter message has six frames and its buffers
+    FRAME_COST = 128  # bytes the grader spends per frame (ZeroMQ's and Python's objects)
 
     def __init__(self, limit):
-        self.limit, self.total = limit, 0
+        self.limit, self.total, self.frames = limit, 0, 0
         self.head, self.skip, self.greeted = bytearray(), 0, False
 
     def feed(self, data):
@@ -318,11 +321,12 @@ class FrameLimit:
                 if size > 2 ** 16:
                     return False
             else:
-                self.total += size
-                if self.total > self.limit:
+                self.total += size + self.FRAME_COST
+                self.frames += 1
+                if self.total > self.limit or self.frames > self.MAX_FRAMES:
                     return False
                 if not flags & 0x01:  # the message's last frame
-                    self.total = 0
+                    self.total = self.frames = 0
             self.skip = size
         return True
 
@@ -330,8 +334,10 @@ class FrameLimit:
 class Relay:
     """A local endpoint the grader's client connects to instead of the kernel's: bytes pass
     unchanged both ways, and the connection is cut once a message from the kernel is over
-    ``limit`` bytes in all (``FrameLimit``), before ZeroMQ has buffered it. The client's
-    ZeroMQ connects again by itself, or ``GuardedExecute.reconnect`` opens a new channel."""
+    ``limit`` bytes in all (``FrameLimit``), before ZeroMQ has buffered it. The relay then
+    closes, so the channel stays silent (ZeroMQ would connect again by itself, and the
+    kernel, seeing the same subscription twice, would not greet the new channel that
+    ``GuardedExecute.reconnect`` opens through a relay of its own)."""
 
     def __init__(self, url, limit, folder):
         self.limit, self.closed, self.connections = limit, False, set()
@@ -356,7 +362,8 @@ class Relay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+            threading.Thread(target=self._relay, args=(client,), daemon=True,
+                             name="relay connection").start()
 
     def _relay(self, client):
         family, address = self.target
@@ -371,7 +378,10 @@ class Relay:
                 while not self.closed:
                     for key, _ in selector.select():
                         data = key.fileobj.recv(2 ** 16)
-                        if not data or (key.fileobj is kernel and not frames.feed(data)):
+                        if key.fileobj is kernel and data and not frames.feed(data):
+                            self.close()  # silent from now on, as ZeroMQ's MAXMSGSIZE leaves it
+                            return
+                        if not data:
                             return
                         key.data.sendall(data)
         except OSError:
@@ -383,6 +393,10 @@ class Relay:
 
     def close(self):
         self.closed = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        except OSError:
+            pass
         self.listener.close()
         for end in list(self.connections):
             try:
