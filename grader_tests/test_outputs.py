@@ -244,6 +244,29 @@ def test_the_relay_cuts_a_message_too_large_in_all_its_frames_and_a_new_one_serv
         time.sleep(0.05)
 
 
+def test_replies_left_unread_do_not_stop_the_requests(tmp_path):
+    """The judge never reads the replies to its test calls: once ZeroMQ's queue of them was
+    full, a relay pumping both ways in one thread stopped forwarding the calls (06's honest
+    students lost their points)."""
+    import zmq
+    context = zmq.Context()
+    context.setsockopt(zmq.RCVHWM, 16)
+    kernel = context.socket(zmq.ROUTER)
+    kernel.bind(f"ipc://{tmp_path}/kernel-shell")
+    relay = outputs.Relay(f"ipc://{tmp_path}/kernel-shell", 1_000_000, str(tmp_path))
+    grader = context.socket(zmq.DEALER)
+    grader.connect(relay.url)
+    try:
+        for call in range(300):
+            grader.send(b"call %d" % call)
+            assert kernel.poll(5000), f"call {call} never reached the kernel"
+            identity, request = kernel.recv_multipart()
+            kernel.send_multipart([identity, b"reply" + b"r" * 8000])
+    finally:
+        relay.close()
+        context.destroy(linger=0)
+
+
 # ---- GuardedExecute on messages made by hand ----
 
 def message(msg_type, content, size=None, parent="cell"):
