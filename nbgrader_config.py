@@ -26,6 +26,11 @@ import convcourse.exchange  # noqa: E402
 c.Exchange.root = convcourse.exchange.exchange_root()
 c.ExchangeFactory.submit = "convcourse.exchange.PrivateSubmit"
 c.ExchangeFactory.release_feedback = "convgrader.exchange.PrivateReleaseFeedback"
+# Collect takes a submission's student from its owner and its time from the kernel (the
+# newest ctime), never from its name or timestamp.txt, and refuses links, special files,
+# others' files and oversized folders with a line each (convgrader/collect.py; the refusals
+# are kept in collect_refusals.csv). The limits are c.SubmissionLimits's below.
+c.ExchangeFactory.collect = "convgrader.collect.TrustedCollect"
 
 # Students' folders may carry checkpoints and caches: never copy or grade them.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]

@@ -139,6 +139,10 @@ c.Validator.width = 300
 # when the course's package is installed in the Python environment nbgrader runs from.
 if importlib.util.find_spec("convcourse") is not None:
     c.ExchangeFactory.submit = "convcourse.exchange.PrivateSubmit"
+# An instructor's collect run outside the course folder trusts owners and the kernel's
+# times too, never names (convgrader/collect.py), as the course's nbgrader_config.py says.
+if importlib.util.find_spec("convgrader") is not None:
+    c.ExchangeFactory.collect = "convgrader.collect.TrustedCollect"
 '''
 
 

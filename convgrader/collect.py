@@ -1,0 +1,478 @@
+"""nbgrader's collect, trusting only what the operating system says about a submission.
+
+Stock ``nbgrader collect`` (``nbgrader.exchange.default.collect``) reads everything from the
+name of an entry of the exchange's ``inbound/`` folder, ``<student>+<assignment>+<time>+<random>``,
+which any student writes: `nbgrader submit --student=OTHER`, or a folder made by hand, was
+collected as OTHER's work (nbgrader only logged "cheating attempt?"); a name with a time in
+2099 beat the student's later real submission; a late submission named and stamped
+(``timestamp.txt``) before the due date counted as on time. And it copies the entry with
+``shutil.copytree``, following links: an entry that is a link to the course's ``source/``
+was collected, a link to ``/etc/shadow`` became a file in ``submitted/``, a link to
+``/dev/zero`` was copied until a file-size limit stopped it.
+
+``TrustedCollect`` (``c.ExchangeFactory.collect`` in nbgrader_config.py) is nbgrader's
+``ExchangeCollect`` with its three steps replaced:
+
+- **who**: the student of an entry is its owner. An entry is refused unless it, and every
+  file and folder in it, belongs to the user its name gives (a hard link to another's file,
+  or a copy owned by someone else, is refused too);
+- **when**: the newest inode change time (ctime) of the entry and everything in it. The
+  kernel sets it on every change and no student can set it back (renaming an old folder
+  in, or hard-linking an old file, changes it too), so a student can only make it later.
+  It chooses each student's latest submission (and, with ``--before-duedate``, the latest
+  before the due date), and is what ``submitted/<student>/<assignment>/timestamp.txt``
+  holds, in nbgrader's format, so lateness is computed from it. The submission's own
+  ``timestamp.txt`` is advisory: a warning names it when it is off by over 5 minutes;
+- **what**: the entry is walked and copied without following any link (``lstat``, and
+  ``openat`` with ``O_NOFOLLOW`` from the inbound folder down, each opened file or folder
+  checked again by ``fstat``): links, devices, FIFOs, sockets and anything else that is not
+  a regular file or folder are refused without being opened, and the entry's bytes, files
+  and folders and depth are bounded (``SubmissionLimits``, and nbgrader's
+  ``CourseDirectory.max_dir_size``). Nothing of a refused entry is copied into submitted/.
+
+A refused entry is logged as one line, ``<owner>/<assignment>: <entry>: <reason>``, and kept
+in ``collect_refusals.csv`` in the course folder (``read_refusals``); a student's refused
+entries are passed over and their latest accepted one is collected. ``nbgrader collect``
+still exits 0: every other student is collected. ``CollectApp.check_owner`` no longer
+applies: the owner is always checked.
+
+What this relies on: each student submits as their own Linux user (one uid per student, not
+JupyterHub's shared ``jovyan``), and no other student can write into a submission folder,
+which ``convcourse.exchange.PrivateSubmit`` ensures (folders 770, group the instructors');
+stock submit leaves the folder mode 777, where another student who learns its name could
+add a file (and so have it refused, or later).
+"""
+import csv
+import datetime
+import fnmatch
+import os
+import pwd
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dateutil.tz import gettz
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.utils import parse_utc
+from traitlets import Instance, default
+
+from convgrader.submissions import (MiB, SubmissionLimits, SubmissionRefused, _entries,
+                                    _open_dir, _refuse_special, matches, reading,
+                                    refusal_line, show)
+
+REFUSALS = "collect_refusals.csv"
+REFUSAL_FIELDS = ("assignment", "entry", "owner", "named", "reason", "collected_at")
+ADVISORY_SLACK = datetime.timedelta(minutes=5)
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def user_name(uid):
+    """The name of user ``uid``, or "uid N" when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def user_id(name):
+    """The uid of the user ``name``, or None."""
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
+def named_student(entry):
+    """The student an inbound entry's name gives (nbgrader's ``_path_to_record``)."""
+    parts = entry.rsplit("+", 3)
+    return parts[0] if len(parts) >= 3 else None
+
+
+def trusted_time(ctime_ns, timezone="UTC"):
+    """The time ``ctime_ns`` (nanoseconds) as an aware datetime in ``timezone``, rounded up
+    to the microsecond (never earlier than the kernel's time)."""
+    micro = -(-ctime_ns // 1000)
+    utc = (datetime.datetime.fromtimestamp(micro // 10 ** 6, datetime.timezone.utc)
+           + datetime.timedelta(microseconds=micro % 10 ** 6))
+    return utc.astimezone(gettz(timezone))
+
+
+@dataclass
+class Scan:
+    """One inbound entry as walked: its newest ctime, and (read pass) what to copy."""
+    uid: int
+    owner: str
+    max_bytes: int
+    limits: SubmissionLimits
+    ctime_ns: int = 0
+    entries: int = 0
+    bytes: int = 0
+    folders: list = field(default_factory=list)  # relative paths to create, parents first
+    files: list = field(default_factory=list)  # (relative path, bytes, mode)
+
+    def seen(self, rel, st):
+        """Check that ``st`` (of ``rel``) is the student's, and count its time."""
+        if st.st_uid != self.uid:
+            raise SubmissionRefused(f"{show(rel)} belongs to {user_name(st.st_uid)}, not "
+                                    f"{self.owner}: a submission holds only its student's "
+                                    "own files")
+        self.ctime_ns = max(self.ctime_ns, st.st_ctime_ns)
+
+    def count(self, rel, size=0):
+        self.entries += 1
+        self.bytes += size
+        if self.entries > self.limits.max_entries:
+            raise SubmissionRefused(f"it holds more than {self.limits.max_entries} files "
+                                    f"and folders (stopped at {show(rel)})")
+        if self.bytes > self.max_bytes:
+            raise SubmissionRefused(f"it holds more than {self.max_bytes / MiB:.1f} MiB "
+                                    f"(stopped at {show(rel)})")
+
+
+def _same(st, other):
+    return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
+
+
+def scan_entry(inbound_fd, entry, uid, limits, max_bytes, copied=None):
+    """Walk the inbound entry ``entry`` that should belong to ``uid``, never following a
+    link; refuse (``SubmissionRefused``) what is not that user's, not a regular file or
+    folder, or over the limits. ``copied(name, size)``, when given, says which files and
+    folders to copy: their bytes are read (the read pass). Returns the ``Scan``."""
+    state = Scan(uid, user_name(uid), max_bytes, limits)
+    with reading():
+        st = os.stat(entry, dir_fd=inbound_fd, follow_symlinks=False)
+        state.seen("it", st)
+        if stat.S_ISREG(st.st_mode):
+            raise SubmissionRefused("it is a file, not a folder")
+        if not stat.S_ISDIR(st.st_mode):
+            _refuse_special("it", st.st_mode, inbound_fd, entry)
+        fd = _open_dir(entry, inbound_fd, entry)
+        try:
+            _check_opened(state, "it", st, fd)
+            _scan_folder(fd, state, "", 0, copied)
+            state.seen("it", os.fstat(fd))  # after the walk: a change during it shows
+        finally:
+            os.close(fd)
+    return state
+
+
+def _check_opened(state, rel, st, fd):
+    """The file or folder opened is the one ``lstat`` saw, and the student's."""
+    opened = os.fstat(fd)
+    if not _same(st, opened) or stat.S_IFMT(st.st_mode) != stat.S_IFMT(opened.st_mode):
+        raise SubmissionRefused(f"{show(rel)} was replaced while it was collected")
+    state.seen(rel, opened)
+    return opened
+
+
+def _scan_folder(dir_fd, state, rel, depth, copied):
+    for name in _entries(dir_fd, state.limits, rel):
+        path = f"{rel}/{name}" if rel else name
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        state.seen(path, st)
+        if stat.S_ISDIR(st.st_mode):
+            state.count(path)
+            if depth + 1 > state.limits.max_depth:
+                raise SubmissionRefused(f"{show(path)} is nested {depth + 1} folders deep "
+                                        f"({state.limits.max_depth} allowed)")
+            copy = copied is not None and copied(name, None)
+            if copy:
+                state.folders.append(path)
+            sub = _open_dir(name, dir_fd, path)
+            try:
+                _check_opened(state, path, st, sub)
+                _scan_folder(sub, state, path, depth + 1, copied if copy else None)
+                state.seen(path, os.fstat(sub))
+            finally:
+                os.close(sub)
+        elif stat.S_ISREG(st.st_mode):
+            state.count(path, st.st_size)
+            if copied is not None and copied(name, st.st_size):
+                data, mode = _read(dir_fd, name, path, st, state)
+                state.files.append((path, data, mode))
+        else:
+            _refuse_special(path, st.st_mode, dir_fd, name)
+
+
+def _read(dir_fd, name, rel, st, state):
+    """The bytes of a regular file, through a descriptor opened without following a link,
+    at most what the byte limit has left."""
+    fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        _check_opened(state, rel, st, fd)
+        left = state.max_bytes - sum(len(data) for _, data, _ in state.files)
+        data = f.read(left + 1)
+        if len(data) > left:
+            raise SubmissionRefused(f"it holds more than {state.max_bytes / MiB:.1f} MiB "
+                                    f"(stopped at {show(rel)})")
+        after = os.fstat(fd)  # a write during the read changed the ctime
+        state.seen(rel, after)
+    return data, stat.S_IMODE(after.st_mode)
+
+
+@dataclass
+class Candidate:
+    """An accepted inbound entry: its student (owner), name and trusted time."""
+    student: str
+    uid: int
+    entry: str
+    ctime_ns: int
+    utc: datetime.datetime  # naive UTC, as nbgrader compares times
+
+
+class TrustedCollect(ExchangeCollect):
+    """nbgrader's collect: each submission's student is its owner, its time its newest
+    ctime, and nothing is followed or copied that is not the student's own regular files
+    and folders."""
+
+    limits = Instance(SubmissionLimits)
+
+    @default("limits")
+    def _limits_default(self):
+        return SubmissionLimits(parent=self)
+
+    _inbound_fd = None
+
+    def start(self):
+        self.refusals, self.examined, self.listed = [], set(), None
+        self.collected_at = datetime.datetime.now(datetime.timezone.utc)
+        try:
+            return super().start()
+        finally:
+            if self._inbound_fd is not None:
+                os.close(self._inbound_fd)
+                self._inbound_fd = None
+            if self.listed is not None:
+                record_refusals(self.coursedir.root, self.coursedir.assignment_id,
+                                self.listed - self.examined, self.refusals)
+
+    # -- which entries, whose, and when -------------------------------------------------
+
+    def init_src(self):
+        if self.coursedir.course_id == "":
+            self.fail("No course id specified. Re-run with --course flag.")
+        self.course_path = os.path.join(self.root, self.coursedir.course_id)
+        self.inbound_path = os.path.join(self.course_path, "inbound")
+        self._inbound_fd = self._open_inbound()
+        self.duedate = self._duedate()
+        pattern = f"{self.coursedir.student_id or '*'}+{self.coursedir.assignment_id}+*"
+        found = {}
+        self.listed = set(os.listdir(self._inbound_fd))
+        for entry in sorted(self.listed):
+            if matches(entry, pattern):
+                self.examined.add(entry)
+                candidate = self._examine(entry)
+                if candidate is not None:
+                    found.setdefault(candidate.student, []).append(candidate)
+        self.src_records = [self._in_order(mine) for _, mine in sorted(found.items())]
+
+    def _open_inbound(self):
+        """The inbound folder, opened without following a link below the exchange root."""
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as error:
+            self.fail(f"Cannot open the exchange {self.root}: {error.strerror}")
+        try:
+            for name in (self.coursedir.course_id, "inbound"):
+                parent, fd = fd, None
+                try:
+                    fd = os.open(name, _OPEN_DIR, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            os.listdir(fd)
+            return fd
+        except OSError as error:
+            if fd is not None:
+                os.close(fd)
+            self.fail(f"Course not found, or not a folder you can read: {self.inbound_path} "
+                      f"({error.strerror})")
+
+    def _duedate(self):
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            try:
+                return gb.find_assignment(self.coursedir.assignment_id).duedate
+            except MissingEntry:
+                return None
+
+    def _examine(self, entry):
+        """The entry as a Candidate, or None when it is refused (and recorded)."""
+        named = named_student(entry)
+        try:
+            st = os.stat(entry, dir_fd=self._inbound_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None  # removed since it was listed
+        owner = user_name(st.st_uid)
+        try:
+            if named is None or user_id(named) != st.st_uid:
+                raise SubmissionRefused(f"it is named for {named or '(no student)'}, but "
+                                        f"{owner} made it: a student submits only as "
+                                        "themselves")
+            scan = scan_entry(self._inbound_fd, entry, st.st_uid, self.limits,
+                              self._max_bytes())
+        except SubmissionRefused as error:
+            self._refuse(owner, named, entry, str(error))
+            return None
+        utc = trusted_time(scan.ctime_ns).replace(tzinfo=None)
+        return Candidate(owner, st.st_uid, entry, scan.ctime_ns, utc)
+
+    def _max_bytes(self):
+        return min(self.limits.max_bytes, 1000 * self.coursedir.max_dir_size)
+
+    def _in_order(self, mine):
+        """A student's accepted entries, the one to collect first: the latest, or with
+        ``before_duedate`` the latest before the due date (else the latest)."""
+        mine = sorted(mine, key=lambda c: c.ctime_ns, reverse=True)
+        if self.duedate is not None and self.before_duedate:
+            mine.sort(key=lambda c: c.utc > self.duedate)  # stable: on time first
+        return mine
+
+    def _refuse(self, owner, named, entry, reason):
+        line = refusal_line(owner, self.coursedir.assignment_id, f"{show(entry, 200)}: {reason}")
+        self.log.error(line)
+        self.refusals.append({"assignment": self.coursedir.assignment_id, "entry": entry,
+                              "owner": owner, "named": named or "", "reason": reason,
+                              "collected_at": self.collected_at.isoformat(timespec="seconds")})
+
+    # -- copying ------------------------------------------------------------------------
+
+    def init_dest(self):
+        pass
+
+    def copy_files(self):
+        assignment, course = self.coursedir.assignment_id, self.coursedir.course_id
+        if not self.src_records:
+            self.log.warning("No submissions of '%s' for course '%s' to collect", assignment,
+                             course)
+            return
+        self.log.info("Processing %d submissions of '%s' for course '%s'",
+                      len(self.src_records), assignment, course)
+        for candidates in self.src_records:
+            for candidate in candidates:
+                if self._collect(candidate) is not None:
+                    break
+
+    def _collect(self, candidate):
+        """Collect one entry unless submitted/ has it already (nbgrader's --update and
+        --before-duedate rules); None when it was refused while being read."""
+        student, assignment = candidate.student, self.coursedir.assignment_id
+        dest = self.coursedir.format_path(self.coursedir.submitted_directory, student,
+                                          assignment)
+        updating = os.path.isdir(dest)
+        if updating:
+            existing = self.coursedir.get_existing_timestamp(dest)
+            newer = self.update and (existing is None or candidate.utc > existing)
+            other = self.before_duedate and existing != candidate.utc
+            if not (newer or other):
+                self.log.info("%s: %s %s", "No newer submission to collect" if self.update
+                              else "Submission already exists, use --update to update",
+                              student, assignment)
+                return True
+        try:
+            scan = scan_entry(self._inbound_fd, candidate.entry, candidate.uid, self.limits,
+                              self._max_bytes(), self._copied)
+        except SubmissionRefused as error:
+            self._refuse(student, student, candidate.entry, str(error))
+            return None
+        when = trusted_time(scan.ctime_ns, self.timezone)
+        self.log.info("%s submission: %s %s (inbound/%s, %s)",
+                      "Updating" if updating else "Collecting", student, assignment,
+                      show(candidate.entry, 200), when.strftime(self.timestamp_format))
+        self._advise(student, scan, when)
+        if updating:
+            shutil.rmtree(dest)
+        write_submission(dest, scan, when.strftime(self.timestamp_format),
+                         self.coursedir.groupshared)
+        return True
+
+    def _copied(self, name, size):
+        """Whether nbgrader's copy would take this file (``size``) or folder (None):
+        ``CourseDirectory.ignore``, ``include`` and ``max_file_size``, as nbgrader's
+        ``ignore_patterns``."""
+        course = self.coursedir
+        if any(fnmatch.fnmatch(name, pattern) for pattern in course.ignore):
+            return False
+        if size is None:
+            return True
+        if course.include and not any(fnmatch.fnmatch(name, p) for p in course.include):
+            return False
+        if course.max_file_size and size > 1000 * course.max_file_size:
+            self.log.warning("Ignoring file too large '%s' (see config option "
+                             "CourseDirectory.max_file_size)", show(name))
+            return False
+        return True
+
+    def _advise(self, student, scan, when):
+        """Warn when the submission's own timestamp.txt is far from the trusted time."""
+        said = next((data for path, data, _ in scan.files if path == "timestamp.txt"), None)
+        try:
+            advisory = parse_utc(said.decode("utf-8").strip()) if said else None
+        except (ValueError, OverflowError, UnicodeDecodeError):
+            advisory = None
+        trusted = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        if said is not None and (advisory is None or abs(advisory - trusted) > ADVISORY_SLACK):
+            self.log.warning("%s", refusal_line(
+                student, self.coursedir.assignment_id,
+                f"its timestamp.txt says {show(said.decode('utf-8', 'replace').strip(), 60)}; "
+                f"the exchange's clock says {when.strftime(self.timestamp_format)}, which is "
+                "recorded"))
+
+
+def write_submission(dest, scan, timestamp, groupshared=False):
+    """Write what ``scan`` read into the new folder ``dest``, and timestamp.txt."""
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    os.mkdir(dest)
+    for rel in scan.folders:
+        os.mkdir(os.path.join(dest, rel))
+    for rel, data, mode in scan.files:
+        fd = os.open(os.path.join(dest, rel),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(os.path.join(dest, rel), (mode & 0o777) | 0o600)
+    path = os.path.join(dest, "timestamp.txt")
+    if os.path.lexists(path):
+        os.unlink(path)
+    with open(path, "w") as f:
+        f.write(timestamp)
+    if groupshared:  # as nbgrader's do_copy: folders ug+rwx and set-group-ID, files ug+rw
+        for folder, _, files in os.walk(dest):
+            os.chmod(folder, (os.stat(folder).st_mode | 0o2770) & 0o2777)
+            for name in files:
+                path = os.path.join(folder, name)
+                os.chmod(path, (os.stat(path).st_mode | 0o660) & 0o777)
+
+
+# -- the refusals, for the instructor and the class report -------------------------------
+
+def refusals_file(course_root):
+    return Path(course_root, REFUSALS)
+
+
+def read_refusals(course_root):
+    """Every refusal the last collects recorded: dicts of ``REFUSAL_FIELDS``."""
+    try:
+        with open(refusals_file(course_root), newline="") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []
+
+
+def record_refusals(course_root, assignment, unexamined, refusals):
+    """Keep the rows of other assignments, and of this one's entries still in inbound that
+    this collect did not examine (``--student``); add this collect's refusals. An entry
+    examined again, or removed from inbound, loses its old row."""
+    rows = [r for r in read_refusals(course_root)
+            if r["assignment"] != assignment or r["entry"] in unexamined]
+    rows += refusals
+    path = refusals_file(course_root)
+    if not rows and not path.exists():
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(temporary, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=REFUSAL_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(temporary, path)
