@@ -283,12 +283,33 @@ class TrustedCollect(ExchangeCollect):
                 finally:
                     os.close(parent)
             os.listdir(fd)
+            self._check_inbound(fd)
             return fd
         except OSError as error:
             if fd is not None:
                 os.close(fd)
             self.fail(f"Course not found, or not a folder you can read: {self.inbound_path} "
                       f"({error.strerror})")
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+
+    def _check_inbound(self, fd):
+        """The inbound folder must be the instructor's (a student who made it could rename
+        or remove every submission in it), and sticky: nbgrader makes it 2733, where a
+        student who learns another's entry name can rename it, which makes it later (a new
+        ctime) or, renamed for someone else, refused. Sticky, only its owner can."""
+        st = os.fstat(fd)
+        if st.st_uid not in (os.geteuid(), 0) and not self.coursedir.groupshared:
+            self.fail(f"{self.inbound_path} belongs to {user_name(st.st_uid)}, not to you: "
+                      "whoever owns it can rename or remove the submissions in it. Ask an "
+                      "administrator to run `make exchange INSTRUCTOR=<you>` for a new exchange.")
+        if not st.st_mode & stat.S_ISVTX and st.st_uid == os.geteuid():
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) | stat.S_ISVTX)
+            self.log.warning("%s was not sticky: a student who learned the name of another's "
+                             "submission could rename it. It is now (mode %o).",
+                             self.inbound_path, stat.S_IMODE(st.st_mode) | stat.S_ISVTX)
 
     def _duedate(self):
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:

@@ -44,6 +44,7 @@ from convcourse.exchange import COURSE_ID, DEFAULT_ROOT
 
 SYSTEM_CONFIG_DIR = "/etc/jupyter"
 EXCHANGE_MODE = 0o1777
+INBOUND_MODE = 0o3733
 
 # Linux's POSIX ACL extended attribute (linux/posix_acl_xattr.h): a version, then entries
 # (tag, permissions, id) sorted by tag, then id.
@@ -156,7 +157,8 @@ def setup(root=DEFAULT_ROOT, config_dir=SYSTEM_CONFIG_DIR, instructor=None,
     """Create the exchange folder (mode 1777) and write ``config_dir``/nbgrader_config.py;
     return the config file's path. Idempotent. With ``instructor`` (a user name), also
     create the course's folder in the exchange owned by that user (mode 755, as
-    `nbgrader release_assignment` makes it), so that no student can take the name first."""
+    `nbgrader release_assignment` makes it), so that no student can take the name first,
+    and its inbound folder (``_make_inbound``)."""
     root, config_dir = Path(root), Path(config_dir)
     root.mkdir(parents=True, exist_ok=True)
     if stat.S_IMODE(root.stat().st_mode) != EXCHANGE_MODE:
@@ -171,11 +173,27 @@ def setup(root=DEFAULT_ROOT, config_dir=SYSTEM_CONFIG_DIR, instructor=None,
                                   f"not {instructor}: remove it first")
         os.chown(course, user.pw_uid, user.pw_gid, follow_symlinks=False)
         os.chmod(course, 0o755)
+        _make_inbound(course / "inbound", user)
     config_dir.mkdir(parents=True, exist_ok=True)
     config = config_dir / "nbgrader_config.py"
     config.write_text(student_config(root))
     os.chmod(config, 0o644)
     return config
+
+
+def _make_inbound(inbound, user):
+    """The course's inbound folder, ``user``'s, mode 3733: students create their submissions
+    in it (write, search) but cannot list it; set-group-ID so that submissions get the
+    instructor's group (as `nbgrader release_assignment` makes it, 2733); and sticky, which
+    nbgrader omits: there any student who learned the name of another's submission could
+    rename it, which changes its time (convgrader/collect.py trusts the ctime) or its name."""
+    inbound.mkdir(exist_ok=True)
+    owner = inbound.lstat()
+    if inbound.is_symlink() or owner.st_uid not in (user.pw_uid, os.geteuid()):
+        raise PermissionError(f"{inbound} already exists and belongs to uid {owner.st_uid}, "
+                              f"not {user.pw_name}: remove it first")
+    os.chown(inbound, user.pw_uid, user.pw_gid, follow_symlinks=False)
+    os.chmod(inbound, INBOUND_MODE)
 
 
 def main(argv=None):

@@ -23,6 +23,7 @@ import resource
 import secrets
 import sqlite3
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -242,35 +243,43 @@ def test_honest_students_are_collected_with_the_time_the_exchange_recorded(ex, w
 # -- submitting as someone else --------------------------------------------------------
 
 def test_nbgrader_submit_as_another_student_is_refused_and_she_is_collected(ex, who):
-    """The real `nbgrader submit --student=<sofia>` run by carl, and sofia's own submit."""
-    from convgrader.exchange import student_config
+    """The real `nbgrader submit --student=<sofia>` run by carl, then sofia's own
+    submission, in the exchange `make exchange` sets up; then the real `nbgrader collect`, run by
+    the instructor (not root) in the course, the collect class selected by configuration."""
+    from convgrader.exchange import setup
+    instructor = users.ordinary_user()
     config_dir = ex.base / "etc-jupyter"
-    config_dir.mkdir()
-    (config_dir / "nbgrader_config.py").write_text(student_config(ex.root))
-    runs = []
-    with users.temporary_folder(who.carl) as carl_dir, \
-            users.temporary_folder(who.sofia) as sofia_dir:
-        for user, folder, args in ((who.carl, carl_dir, ["--student", who.sofia.name]),
-                                   (who.sofia, sofia_dir, [])):
-            (folder / A).mkdir()
-            (folder / A / f"{A}.ipynb").write_text(notebook(f"{user.name}'s answer"))
-            users.give(user, folder)
-            runs.append(users.popen_as(
-                user, [sys.executable, "-m", "nbgrader", "submit", A, *args], cwd=folder,
-                env={"JUPYTER_CONFIG_PATH": str(config_dir),
-                     "JUPYTER_DATA_DIR": str(folder / ".data")},
-                stdout=-1, stderr=-2, text=True))
-        for run in runs:
-            output, _ = run.communicate(timeout=60)
-            assert run.returncode == 0, output
-    entries = {os.lstat(p).st_uid: p.name for p in ex.inbound.iterdir()}
-    forged, own = entries[who.carl.uid], entries[who.sofia.uid]
+    setup(ex.root, config_dir, instructor=instructor.name)
+    # The course's exchange lines (the whole file imports the formgrader's pages: 2.5 s more;
+    # test_the_course_and_machine_configs_select_the_trusted_collect loads it).
+    (ex.course / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        f"c.CourseDirectory.db_url = {ex.db_url!r}\nc.Exchange.root = {str(ex.root)!r}\n"
+        f"c.ExchangeFactory.collect = {COLLECT!r}\n")
+    users.give(instructor, ex.course)
+    with users.temporary_folder(who.carl) as folder:
+        (folder / A).mkdir()
+        (folder / A / f"{A}.ipynb").write_text(notebook("carl's answer"))
+        users.give(who.carl, folder)
+        run = users.run_as(who.carl, [sys.executable, "-m", "nbgrader", "submit", A,
+                                      "--student", who.sofia.name], cwd=folder,
+                           env={"JUPYTER_CONFIG_PATH": str(config_dir),
+                                "JUPYTER_DATA_DIR": str(folder / ".data")}, timeout=60)
+        assert run.returncode == 0, run.stderr
+    (forged,) = os.listdir(ex.inbound)
     assert forged.startswith(f"{who.sofia.name}+{A}+")
-    lines = collect(ex)
-    assert submitted(ex) == {who.sofia.name: notebook(f"{who.sofia.name}'s answer")}
+    assert os.lstat(ex.inbound / forged).st_uid == who.carl.uid
+    tick()
+    own = make_entry(ex, who.sofia, marker="sofia's answer")  # as her nbgrader submit makes it
+    run = users.run_as(instructor, [sys.executable, "-m", "nbgrader", "collect", A],
+                       cwd=ex.course, env={"JUPYTER_CONFIG_PATH": str(config_dir)}, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert submitted(ex) == {who.sofia.name: notebook("sofia's answer")}
     assert timestamp(ex, who.sofia.name) == newest_ctime(ex.inbound / own)
     reason = f"it is named for {who.sofia.name}, but {who.carl.name} made it: {AS_THEMSELVES}"
-    assert errors(lines) == [refusal(who.carl, forged, reason)]
+    line = f"{who.carl.name}/{A}: {forged}: {reason}"
+    assert [x for x in run.stderr.splitlines() if "ERROR" in x] == \
+        [f"[CollectApp | ERROR] {line}"]
     assert recorded(ex) == [(A, forged, who.carl.name, who.sofia.name, reason)]
 
 
@@ -292,8 +301,8 @@ def test_an_entry_named_for_no_student_is_refused(ex, who):
     forged = make_entry(ex, who.li, named="nobody-of-this-class")
     lines = collect(ex)
     assert submitted(ex) == {}
-    assert errors(lines) == [refusal(who.li, forged, "it is named for nobody-of-this-class, "
-                                                     f"but {who.li.name} made it: {AS_THEMSELVES}")]
+    reason = f"it is named for nobody-of-this-class, but {who.li.name} made it: {AS_THEMSELVES}"
+    assert errors(lines) == [refusal(who.li, forged, reason)]
 
 
 # -- when ------------------------------------------------------------------------------
@@ -513,3 +522,33 @@ def test_the_course_and_machine_configs_select_the_trusted_collect():
         Path(folder, "nbgrader_config.py").write_text(student_config("/srv/x"))
         machine = PyFileConfigLoader("nbgrader_config.py", path=folder).load_config()
     assert ExchangeFactory(config=machine).collect is TrustedCollect
+
+
+# -- the inbound folder ----------------------------------------------------------------
+
+RENAME = "import os, sys; os.rename(sys.argv[1], sys.argv[2])"
+
+
+def test_no_student_renames_anothers_submission_once_inbound_is_sticky(ex, who):
+    """nbgrader makes inbound 2733: a student who learned the name of another's entry could
+    rename it, which gives it a later ctime (late) or another's name (refused). Collect
+    makes it sticky (and `make exchange` creates it so)."""
+    entry = make_entry(ex, who.sofia)
+    lines = collect(ex)
+    assert stat.S_IMODE(ex.inbound.stat().st_mode) == 0o3733
+    assert f"[WARNING] {ex.inbound} was not sticky: a student who learned the name of " \
+           "another's submission could rename it. It is now (mode 3733)." in lines
+    moved = users.run_as(who.carl, [sys.executable, "-c", RENAME, ex.inbound / entry,
+                                    ex.inbound / f"{who.carl.name}+{A}+x+y"], cwd="/")
+    assert moved.returncode != 0 and "PermissionError" in moved.stderr
+    assert os.listdir(ex.inbound) == [entry]
+
+
+def test_make_exchange_creates_a_sticky_inbound_folder_for_the_instructor(ex):
+    from convgrader.exchange import setup
+    instructor = users.ordinary_user()
+    root = ex.base / "new-exchange"
+    setup(root, ex.base / "etc", instructor=instructor.name)
+    inbound = (root / COURSE_ID / "inbound").stat()
+    assert (inbound.st_uid, inbound.st_gid, stat.S_IMODE(inbound.st_mode)) == \
+        (instructor.uid, instructor.gid, 0o3733)
