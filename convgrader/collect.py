@@ -25,8 +25,9 @@ was collected, a link to ``/etc/shadow`` became a file in ``submitted/``, a link
   ``timestamp.txt`` is advisory: a warning names it when it is off by over 5 minutes;
 - **what**: the entry is walked and copied without following any link (``lstat``, and
   ``openat`` with ``O_NOFOLLOW`` from the inbound folder down, each opened file or folder
-  checked again by ``fstat``): links, devices, FIFOs, sockets and anything else that is not
-  a regular file or folder are refused without being opened, and the entry's bytes, files
+  checked again by ``fstat``): links, devices, FIFOs, sockets, mount points (a student's
+  FUSE file system reports any owner and time) and anything else that is not a regular file
+  or folder on the inbound folder's file system are refused without being opened, and the entry's bytes, files
   and folders and depth are bounded (``SubmissionLimits``, and nbgrader's
   ``CourseDirectory.max_dir_size``). Nothing of a refused entry is copied into submitted/.
 
@@ -105,6 +106,7 @@ class Scan:
     """One inbound entry as walked: its newest ctime, and (read pass) what to copy."""
     uid: int
     owner: str
+    dev: int  # the inbound folder's file system
     max_bytes: int
     limits: SubmissionLimits
     ctime_ns: int = 0
@@ -115,6 +117,10 @@ class Scan:
 
     def seen(self, rel, st):
         """Check that ``st`` (of ``rel``) is the student's, and count its time."""
+        if st.st_dev != self.dev:  # a FUSE file system there says any owner and time
+            raise SubmissionRefused(f"{show(rel)} is on another file system (a mount "
+                                    "point): a submission may hold only regular files and "
+                                    "folders")
         if st.st_uid != self.uid:
             raise SubmissionRefused(f"{show(rel)} belongs to {user_name(st.st_uid)}, not "
                                     f"{self.owner}: a submission holds only its student's "
@@ -141,7 +147,7 @@ def scan_entry(inbound_fd, entry, uid, limits, max_bytes, copied=None):
     link; refuse (``SubmissionRefused``) what is not that user's, not a regular file or
     folder, or over the limits. ``copied(name, size)``, when given, says which files and
     folders to copy: their bytes are read (the read pass). Returns the ``Scan``."""
-    state = Scan(uid, user_name(uid), max_bytes, limits)
+    state = Scan(uid, user_name(uid), os.fstat(inbound_fd).st_dev, max_bytes, limits)
     with reading():
         st = os.stat(entry, dir_fd=inbound_fd, follow_symlinks=False)
         state.seen("it", st)

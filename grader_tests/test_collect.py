@@ -353,6 +353,22 @@ def test_the_latest_submission_is_the_latest_by_the_exchange_clock(ex, who):
     assert newest_ctime(ex.inbound / first) < newest_ctime(ex.inbound / second)
 
 
+def test_update_takes_a_later_submission_by_the_exchange_clock_only(ex, who):
+    first = make_entry(ex, who.carl, marker="first")
+    collect(ex)
+    tick()
+    # Named as if submitted years ago: --update still takes it, it is the latest.
+    second = make_entry(ex, who.carl, marker="second",
+                        when=datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc))
+    assert collect(ex)[-1] == f"[INFO] Submission already exists, use --update to update: " \
+                              f"{who.carl.name} {A}"
+    assert submitted(ex) == {who.carl.name: notebook("first")}
+    assert timestamp(ex, who.carl.name) == newest_ctime(ex.inbound / first)
+    collect(ex, update=True)
+    assert submitted(ex) == {who.carl.name: notebook("second")}
+    assert timestamp(ex, who.carl.name) == newest_ctime(ex.inbound / second)
+
+
 def test_before_duedate_chooses_by_the_exchange_clock(ex, who):
     on_time = make_entry(ex, who.carl, marker="on time")
     tick()
@@ -435,6 +451,29 @@ def test_a_submission_holding_a_link_or_special_file_is_refused_unread(ex, who, 
                              f"{who.li.name}/{A}/timestamp.txt"]
     assert errors(lines) == [refusal(who.li, bad, reason)]
     assert recorded(ex) == [(A, bad, who.li.name, who.li.name, reason)]
+
+
+def test_a_file_system_mounted_in_a_submission_is_refused(ex, who):
+    """A FUSE file system a student mounts says any owner and time: here a tmpfs."""
+    mounted = []
+
+    def extra(folder):
+        (folder / "answers").mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none",
+                               folder / "answers"], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder / "answers")
+        (folder / "answers" / "a.txt").write_text("from elsewhere")
+    try:
+        entry = make_entry(ex, who.li, extra=extra)
+        lines = collect(ex)
+    finally:
+        for path in mounted:
+            subprocess.run(["umount", path], check=True)
+    assert submitted(ex) == {} and all_files(ex) == []
+    reason = f"answers is on another file system (a mount point): {REFUSED}"
+    assert errors(lines) == [refusal(who.li, entry, reason)]
 
 
 # -- others' files ---------------------------------------------------------------------
