@@ -243,8 +243,8 @@ def test_honest_students_are_collected_with_the_time_the_exchange_recorded(ex, w
 # -- submitting as someone else --------------------------------------------------------
 
 def test_nbgrader_submit_as_another_student_is_refused_and_she_is_collected(ex, who):
-    """The real `nbgrader submit --student=<sofia>` run by carl, then sofia's own
-    submission, in the exchange `make exchange` sets up; then the real `nbgrader collect`, run by
+    """The real `nbgrader submit --student=<sofia>` run by carl, and sofia's own (the
+    course's PrivateSubmit), in the exchange `make exchange` sets up; then the real `nbgrader collect`, run by
     the instructor (not root) in the course, the collect class selected by configuration."""
     from convgrader.exchange import setup
     instructor = users.ordinary_user()
@@ -257,24 +257,29 @@ def test_nbgrader_submit_as_another_student_is_refused_and_she_is_collected(ex, 
         f"c.CourseDirectory.db_url = {ex.db_url!r}\nc.Exchange.root = {str(ex.root)!r}\n"
         f"c.ExchangeFactory.collect = {COLLECT!r}\n")
     users.give(instructor, ex.course)
-    with users.temporary_folder(who.carl) as folder:
-        (folder / A).mkdir()
-        (folder / A / f"{A}.ipynb").write_text(notebook("carl's answer"))
-        users.give(who.carl, folder)
-        run = users.run_as(who.carl, [sys.executable, "-m", "nbgrader", "submit", A,
-                                      "--student", who.sofia.name], cwd=folder,
-                           env={"JUPYTER_CONFIG_PATH": str(config_dir),
-                                "JUPYTER_DATA_DIR": str(folder / ".data")}, timeout=60)
-        assert run.returncode == 0, run.stderr
-    (forged,) = os.listdir(ex.inbound)
-    assert forged.startswith(f"{who.sofia.name}+{A}+")
-    assert os.lstat(ex.inbound / forged).st_uid == who.carl.uid
-    tick()
-    own = make_entry(ex, who.sofia, marker="sofia's answer")  # as her nbgrader submit makes it
+    runs = []
+    with users.temporary_folder(who.carl) as carl_dir, \
+            users.temporary_folder(who.sofia) as sofia_dir:
+        for user, folder, args in ((who.carl, carl_dir, ["--student", who.sofia.name]),
+                                   (who.sofia, sofia_dir, [])):
+            (folder / A).mkdir()
+            (folder / A / f"{A}.ipynb").write_text(notebook(f"{user.name}'s answer"))
+            users.give(user, folder)
+            runs.append(users.popen_as(
+                user, [sys.executable, "-m", "nbgrader", "submit", A, *args], cwd=folder,
+                env={"JUPYTER_CONFIG_PATH": str(config_dir),
+                     "JUPYTER_DATA_DIR": str(folder / ".data")},
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        for run in runs:
+            output, _ = run.communicate(timeout=60)
+            assert run.returncode == 0, output
+    entries = {os.lstat(p).st_uid: p.name for p in ex.inbound.iterdir()}
+    forged, own = entries[who.carl.uid], entries[who.sofia.uid]
+    assert forged.startswith(f"{who.sofia.name}+{A}+") and own.startswith(f"{who.sofia.name}+")
     run = users.run_as(instructor, [sys.executable, "-m", "nbgrader", "collect", A],
                        cwd=ex.course, env={"JUPYTER_CONFIG_PATH": str(config_dir)}, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert submitted(ex) == {who.sofia.name: notebook("sofia's answer")}
+    assert submitted(ex) == {who.sofia.name: notebook(f"{who.sofia.name}'s answer")}
     assert timestamp(ex, who.sofia.name) == newest_ctime(ex.inbound / own)
     reason = f"it is named for {who.sofia.name}, but {who.carl.name} made it: {AS_THEMSELVES}"
     line = f"{who.carl.name}/{A}: {forged}: {reason}"
