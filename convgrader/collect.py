@@ -1,7 +1,7 @@
 """nbgrader's collect, trusting only what the operating system says about a submission.
 
 Stock ``nbgrader collect`` (``nbgrader.exchange.default.collect``) reads everything from the
-name of an entry of the exchange's ``inbound/`` folder, ``<student>+<assignment>+<time>+<random>``,
+name of an entry of the exchange's ``inbound/`` folder, ``<student>+<assignment>+<time>+<id>``,
 which any student writes: `nbgrader submit --student=OTHER`, or a folder made by hand, was
 collected as OTHER's work (nbgrader only logged "cheating attempt?"); a name with a time in
 2099 beat the student's later real submission; a late submission named and stamped
@@ -22,26 +22,34 @@ was collected, a link to ``/etc/shadow`` became a file in ``submitted/``, a link
   It chooses each student's latest submission (and, with ``--before-duedate``, the latest
   before the due date), and is what ``submitted/<student>/<assignment>/timestamp.txt``
   holds, in nbgrader's format, so lateness is computed from it. The submission's own
-  ``timestamp.txt`` is advisory: a warning names it when it is off by over 5 minutes;
+  ``timestamp.txt`` is advisory: a warning names it when it is off by over 5 minutes. The
+  time is the end of the student's submit (nbgrader's own stamp is its start, a fraction of
+  a second earlier), and the exchange's file system's: copying or restoring the exchange
+  makes every submission later, so collect before moving it;
 - **what**: the entry is walked and copied without following any link (``lstat``, and
   ``openat`` with ``O_NOFOLLOW`` from the inbound folder down, each opened file or folder
-  checked again by ``fstat``): links, devices, FIFOs, sockets, mount points (a student's
-  FUSE file system reports any owner and time) and anything else that is not a regular file
-  or folder on the inbound folder's file system are refused without being opened, and the entry's bytes, files
-  and folders and depth are bounded (``SubmissionLimits``, and nbgrader's
-  ``CourseDirectory.max_dir_size``). Nothing of a refused entry is copied into submitted/.
+  checked again by ``fstat``, and each file's ctime read again after its bytes): links,
+  devices, FIFOs, sockets, mount points (a student's FUSE file system says any owner and
+  time) and anything else that is not a regular file or folder of the inbound folder's
+  file system are refused without being opened; the entry's bytes, files and folders and
+  depth are bounded (``SubmissionLimits``, and nbgrader's ``CourseDirectory.max_dir_size``).
+  Nothing of a refused entry is copied into submitted/; copies get no set-user-ID bit.
 
 A refused entry is logged as one line, ``<owner>/<assignment>: <entry>: <reason>``, and kept
-in ``collect_refusals.csv`` in the course folder (``read_refusals``); a student's refused
-entries are passed over and their latest accepted one is collected. ``nbgrader collect``
-still exits 0: every other student is collected. ``CollectApp.check_owner`` no longer
-applies: the owner is always checked.
+in ``collect_refusals.csv`` in the course folder (``read_refusals``: assignment, entry,
+owner, named, reason, collected_at; an entry examined again, or removed from inbound, loses
+its row). A student's refused entries are passed over and their latest accepted one is
+collected. ``nbgrader collect`` still exits 0: every other student is collected.
+``CollectApp.check_owner`` no longer applies: the owner is always checked.
 
-What this relies on: each student submits as their own Linux user (one uid per student, not
-JupyterHub's shared ``jovyan``), and no other student can write into a submission folder,
-which ``convcourse.exchange.PrivateSubmit`` ensures (folders 770, group the instructors');
-stock submit leaves the folder mode 777, where another student who learns its name could
-add a file (and so have it refused, or later).
+The inbound folder must be the instructor's, and is made sticky (nbgrader makes it 2733,
+where a student who learns another's entry name can rename it: a later ctime, or another's
+name); `make exchange` creates it so (``convgrader.exchange``). What else this relies on:
+each student submits as their own Linux user (one uid per student, not JupyterHub's shared
+``jovyan``), and no other student can write into a submission folder, which
+``convcourse.exchange.PrivateSubmit`` ensures (folders 770, group the instructors'); stock
+submit leaves the folder mode 777, where another student who learns its name could add a
+file (and so have it refused, or later).
 """
 import csv
 import datetime
