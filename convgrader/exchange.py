@@ -25,7 +25,14 @@ course changes (its own configuration selects these classes; nbgrader is not pat
   instructor reads and writes it, the instructors' group reads it, and of all other users
   only the student whose Linux name is the student id.
 
+- collecting: stock, a submission's student and time are what its name says, and links in
+  it are followed; ``convgrader.collect.TrustedCollect`` takes the owner and the newest
+  ctime, and refuses links, special files and others' files (the machine-wide config
+  selects it too, for an instructor who collects outside the course folder).
+
 Listing ``inbound/`` (733) and ``feedback/`` (711) is refused to students by nbgrader itself.
+``setup`` creates ``inbound/`` for the instructor, sticky as well (3733): in nbgrader's 2733
+a student who learns the name of another's submission can rename it.
 """
 import argparse
 import glob
