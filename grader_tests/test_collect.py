@@ -152,14 +152,18 @@ def file_size_limit(limit=64 * 2 ** 20):
         resource.setrlimit(resource.RLIMIT_FSIZE, old)
 
 
-def collect(ex, before_duedate=False, update=False, limits=None):
-    """Run the course's collect (``COLLECT``) for A as the instructor's nbgrader collect
-    would; returns its log lines."""
+def collect_class():
+    module, name = COLLECT.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
+def collect(ex, before_duedate=False, update=False, limits=None, cls=None):
+    """Run the course's collect (``COLLECT``, or ``cls``) for A as the instructor's nbgrader
+    collect would; returns its log lines."""
     from nbgrader.auth import Authenticator
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
-    module, name = COLLECT.rsplit(".", 1)
-    cls = getattr(importlib.import_module(module), name)
+    cls = cls or collect_class()
     config = Config({"SubmissionLimits": limits or {}})
     coursedir = CourseDirectory(config=config, root=str(ex.course), course_id=COURSE_ID,
                                 assignment_id=A, db_url=ex.db_url)
@@ -478,6 +482,27 @@ def test_a_file_system_mounted_in_a_submission_is_refused(ex, who):
             subprocess.run(["umount", path], check=True)
     assert submitted(ex) == {} and all_files(ex) == []
     reason = f"answers is on another file system (a mount point): {REFUSED}"
+    assert errors(lines) == [refusal(who.li, entry, reason)]
+
+
+def test_a_submission_changed_between_the_check_and_the_copy_is_refused(ex, who):
+    """The student swaps the notebook of an entry for a link after collect chose it."""
+    honest = make_entry(ex, who.li, marker="honest, earlier")
+    tick()
+    entry = make_entry(ex, who.li, marker="checked, then swapped")
+
+    class Swapped(collect_class()):
+        def init_dest(self):  # between choosing the entries and copying them
+            super().init_dest()
+            notebook_path = ex.inbound / entry / f"{A}.ipynb"
+            notebook_path.unlink()
+            os.symlink("/etc/shadow", notebook_path)
+            os.lchown(notebook_path, who.li.uid, -1)
+
+    lines = collect(ex, cls=Swapped)
+    assert submitted(ex) == {who.li.name: notebook("honest, earlier")}
+    assert timestamp(ex, who.li.name) == newest_ctime(ex.inbound / honest)
+    reason = f"{A}.ipynb is a symbolic link to /etc/shadow: {REFUSED}"
     assert errors(lines) == [refusal(who.li, entry, reason)]
 
 
