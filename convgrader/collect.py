@@ -423,8 +423,13 @@ class TrustedCollect(ExchangeCollect):
         self._advise(student, scan, when)
         if updating:
             shutil.rmtree(dest)
-        write_submission(dest, scan, when.strftime(self.timestamp_format),
-                         self.coursedir.groupshared)
+        try:
+            write_submission(dest, scan, when.strftime(self.timestamp_format),
+                             self.coursedir.groupshared)
+        except OSError as error:  # the instructor's disk: the next student may still fit
+            shutil.rmtree(dest, ignore_errors=True)
+            self.log.error("%s", refusal_line(student, assignment, f"{show(candidate.entry, 200)}"
+                                              f": could not be written to {dest}: {error}"))
         return True
 
     def _copied(self, name, size):
@@ -461,21 +466,23 @@ class TrustedCollect(ExchangeCollect):
 
 
 def write_submission(dest, scan, timestamp, groupshared=False):
-    """Write what ``scan`` read into the new folder ``dest``, and timestamp.txt."""
+    """Write what ``scan`` read into the new folder ``dest``, and the trusted timestamp.txt
+    in place of the submission's (a file or a folder of that name)."""
+    def kept(rel):
+        return rel != "timestamp.txt" and not rel.startswith("timestamp.txt/")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     os.mkdir(dest)
-    for rel in scan.folders:
+    for rel in filter(kept, scan.folders):
         os.mkdir(os.path.join(dest, rel))
     for rel, data, mode in scan.files:
+        if not kept(rel):
+            continue
         fd = os.open(os.path.join(dest, rel),
                      os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(os.path.join(dest, rel), (mode & 0o777) | 0o600)
-    path = os.path.join(dest, "timestamp.txt")
-    if os.path.lexists(path):
-        os.unlink(path)
-    with open(path, "w") as f:
+    with open(os.path.join(dest, "timestamp.txt"), "x") as f:
         f.write(timestamp)
     if groupshared:  # as nbgrader's do_copy: folders ug+rwx and set-group-ID, files ug+rw
         for folder, _, files in os.walk(dest):

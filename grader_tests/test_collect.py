@@ -248,8 +248,9 @@ def test_honest_students_are_collected_with_the_time_the_exchange_recorded(ex, w
 
 def test_nbgrader_submit_as_another_student_is_refused_and_she_is_collected(ex, who):
     """The real `nbgrader submit --student=<sofia>` run by carl, and sofia's own (the
-    course's PrivateSubmit), in the exchange `make exchange` sets up; then the real `nbgrader collect`, run by
-    the instructor (not root) in the course, the collect class selected by configuration."""
+    course's PrivateSubmit), in the exchange `make exchange` sets up; then the real
+    `nbgrader collect`, run by the instructor (not root) in the course, the collect class
+    selected by configuration."""
     from convgrader.exchange import setup
     instructor = users.ordinary_user()
     config_dir = ex.base / "etc-jupyter"
@@ -312,6 +313,20 @@ def test_an_entry_named_for_no_student_is_refused(ex, who):
     assert submitted(ex) == {}
     reason = f"it is named for nobody-of-this-class, but {who.li.name} made it: {AS_THEMSELVES}"
     assert errors(lines) == [refusal(who.li, forged, reason)]
+
+
+def test_a_folder_named_timestamp_txt_gets_the_trusted_file_in_its_place(ex, who):
+    def extra(folder):
+        (folder / "timestamp.txt").unlink()
+        (folder / "timestamp.txt").mkdir(mode=0o770)
+        (folder / "timestamp.txt" / "x").write_text("2001-01-01 00:00:00.000000 UTC")
+    entry = make_entry(ex, who.carl, extra=extra)
+    other = make_entry(ex, who.sofia)
+    lines = collect(ex)
+    assert sorted(submitted(ex)) == [who.carl.name, who.sofia.name]
+    assert timestamp(ex, who.carl.name) == newest_ctime(ex.inbound / entry)
+    assert timestamp(ex, who.sofia.name) == newest_ctime(ex.inbound / other)
+    assert errors(lines) == []
 
 
 # -- when ------------------------------------------------------------------------------
