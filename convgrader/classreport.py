@@ -6,7 +6,8 @@ Prints, for the submissions in ``submitted/``: one row per student with their sc
 assignment (``-`` where nothing was submitted, ``FAILED`` or ``not graded`` where there is
 no grade), a line per assignment with how many were graded, failed and not graded yet, and
 every failed submission with its reason (``grading_failures/``, written by the batch
-grader). The gradebook is the course's (``CONVCOURSE_DB_URL`` or gradebook.db), read with
+grader), and every submission ``nbgrader collect`` refused (``collect_refusals.csv``,
+written by ``convgrader.collect.TrustedCollect``: another student's name, links, ...). The gradebook is the course's (``CONVCOURSE_DB_URL`` or gradebook.db), read with
 nbgrader's own ``Gradebook``. Exits 0 when every submission is graded, 1 otherwise.
 """
 import argparse
@@ -75,8 +76,19 @@ def report(course_root, assignments=()):
                      f"{len(mine) - done - failed:>12}")
     for (assignment, student), reason in sorted(failures.items()):
         lines.append(f"FAILED {assignment} {student}: {reason}")
+    lines += refused_at_collect(course_root, assignments)
     complete = all(score is not None for score in graded.values())
     return "\n".join(lines), complete
+
+
+def refused_at_collect(course_root, assignments=()):
+    """One line per inbound entry that the last collect of each assignment refused: the
+    student it was refused for is graded on their latest accepted submission, if any."""
+    from convgrader.collect import read_refusals
+    return [f"REFUSED at collect {r['assignment']} {r['entry']} (owned by {r['owner']}, "
+            f"named for {r['named']}): {r['reason']}"
+            for r in read_refusals(course_root)
+            if not assignments or r["assignment"] in assignments]
 
 
 def main(argv=None):
