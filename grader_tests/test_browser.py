@@ -225,6 +225,18 @@ def scroll_to_note(driver):
         "if (hit) hit.scrollIntoView({block: 'center'});", NOTE_TEXT[:20])
 
 
+def stop_and_keep_screenshots(driver, lab, tmp_path, pattern):
+    """Quit the browser, stop JupyterLab, and copy the screenshots matching ``pattern`` to
+    CONVCOURSE_BROWSER_SCREENSHOTS, when set."""
+    if driver is not None:
+        driver.quit()
+    lab.stop()
+    shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
+    if shots:
+        for png in tmp_path.glob(pattern):
+            shutil.copy(png, Path(shots) / png.name)
+
+
 def test_submission_scripts_do_not_run_in_the_formgrader_or_feedback(chromium, tmp_path):
     from nbgrader.api import Gradebook
     from selenium.webdriver.common.by import By
@@ -296,13 +308,7 @@ def test_submission_scripts_do_not_run_in_the_formgrader_or_feedback(chromium, t
         scroll_to_note(driver)
         driver.save_screenshot(str(tmp_path / "feedback.png"))
     finally:
-        if driver is not None:
-            driver.quit()
-        lab.stop()
-        shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
-        if shots:
-            for png in tmp_path.glob("*.png"):
-                shutil.copy(png, Path(shots) / png.name)
+        stop_and_keep_screenshots(driver, lab, tmp_path, "*.png")
 
     probes = [uri for uri in lab.seen() if "probe=" in uri]
     assert not probes, f"the submission's scripts ran in the grader's browser: {probes}"
@@ -370,13 +376,7 @@ def test_notebook_markup_and_metadata_do_not_run_in_the_formgrader_or_feedback(c
         lab.settle(driver, "feedback")
         driver.save_screenshot(str(tmp_path / "attack-feedback.png"))
     finally:
-        if driver is not None:
-            driver.quit()
-        lab.stop()
-        shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
-        if shots:
-            for png in tmp_path.glob("attack-*.png"):
-                shutil.copy(png, Path(shots) / png.name)
+        stop_and_keep_screenshots(driver, lab, tmp_path, "attack-*.png")
 
     probes = sorted({uri.split("probe=")[1] for uri in lab.seen() if "probe=" in uri})
     assert not probes, f"the notebook's markup ran or loaded in the grader's browser: {probes}"
