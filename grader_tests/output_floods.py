@@ -15,6 +15,7 @@ the points and the size of the graded notebook.
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -195,13 +196,21 @@ def _measure(attacks):
     stop_grading_servers()
 
 
-def measure(*attacks, timeout=600):
+def measure(*attacks, timeout=300):
     """The figures of grading ``attacks`` one after the other in a fresh Python process."""
-    result = subprocess.run([sys.executable, __file__, "--in-one-process", *attacks],
-                            capture_output=True, text=True, timeout=timeout)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode or len(lines) < len(attacks):
-        raise RuntimeError(f"{attacks}: {result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    # A session of its own: on a time-out, its sandbox and kernels (which hold its output
+    # pipes) end with it, instead of keeping communicate() waiting.
+    process = subprocess.Popen([sys.executable, __file__, "--in-one-process", *attacks],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if process.returncode or len(lines) < len(attacks):
+        raise RuntimeError(f"{attacks}: {stdout[-2000:]}\n{stderr[-4000:]}")
     return [json.loads(line) for line in lines]
 
 
