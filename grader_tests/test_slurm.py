@@ -17,14 +17,16 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
 
 from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, release_course,
                       run_in)
-from convgrader import sample_class
+from convgrader import fs, sample_class
 from convgrader.batch import in_shard, is_graded
 from test_batch import gradebook_rows, honest_rows, keep_only
 
@@ -58,9 +60,13 @@ def graded_by(db_url, students):
 
 
 @pytest.fixture(scope="module")
-def array_job(cluster, postgres_server, tmp_path_factory):
+def array_job(cluster, postgres_server):
     db_url = postgres_server.create_database("conv_basics_slurm")
-    course = copy_checkout(tmp_path_factory.mktemp("slurm") / "course")
+    # Not under pytest's root-only folder: graded as root, the sandbox runs as an account of
+    # its own, which must read the copy's packages (README: who the kernel is on the host).
+    top = Path(tempfile.mkdtemp(prefix="convcourse-slurm-", dir="/tmp"))
+    os.chmod(top, 0o755)
+    course = copy_checkout(top / "course")
     (course / ".venv").symlink_to(sys.prefix, target_is_directory=True)
     shutil.rmtree(course / "release")  # generate_assignment skips (and records nothing) else
     release_course(course, db_url=db_url)
@@ -94,7 +100,8 @@ def array_job(cluster, postgres_server, tmp_path_factory):
           f"end; task 1 killed after {killed_after} graded submissions")
     report = run_in(course, sys.executable, "-m", "convgrader.batch", "report",
                     db_url=db_url, check=False)
-    return course, db_url, killed_after, timing, report
+    yield course, db_url, killed_after, timing, report
+    fs.remove_tree(top)
 
 
 def logs(course):
