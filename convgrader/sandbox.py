@@ -541,7 +541,7 @@ class Sandbox:
         with open(connection_file, "x") as out:  # "x": a fresh file, never through a link
             out.write(json.dumps(
                 {k: v.decode() if isinstance(v, bytes) else v for k, v in connection_info.items()}))
-        if os.getuid() == 0:  # what root wrote is the sandbox's account's to use
+        if (self.uid, self.gid) != (os.geteuid(), os.getegid()):  # root: the account's to use
             _give(self.work, self.uid, self.gid)
             os.chown(connection_file, self.uid, self.gid)
         inner_pid = self._request({"op": "fork",
