@@ -58,7 +58,7 @@ outputs: install
 	    --ExecutePreprocessor.record_timing=False source/*/*.ipynb
 
 release: install
-	for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment "$$a" --force || exit 1; done
+	$(BIN)/nbgrader generate_assignment "*" --force
 
 collect-sample: install
 	rm -rf submitted

@@ -9,7 +9,7 @@ from nbgrader.api import Gradebook
 
 import users
 from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
-                      copy_course, copy_released, release_course, run_in)
+                      copy_released, run_in)
 from convgrader import sample_class
 from convgrader.batch import in_shard
 from convgrader.notebooks import read
@@ -32,26 +32,16 @@ def gradebook_rows(db_url):
     return rows
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def batch_course(request, released_template, tmp_path_factory):
-    """The sample class graded by `python -m convgrader.batch --workers 2`, per gradebook;
-    and the function that runs the batch grader there again.
-
-    SQLite: as an instructor who is not root (in the sandbox with the limits such a user
-    gets), in a whole copy of the course with its own convcourse/ package, and a .venv that
-    is a symbolic link to the tests' venv. PostgreSQL: as the tests' user, in a copy of
-    config and source/ that uses the venv's own package."""
-    if request.param == "postgresql":
-        destination = tmp_path_factory.mktemp(f"batch-{request.param}") / "course"
-        db_url = request.getfixturevalue("postgres_server").create_database("conv_basics_batch")
-        course = release_course(copy_course(destination), db_url=db_url)
-
-        def batch(*args, check=False):
-            return run_in(course, sys.executable, "-m", "convgrader.batch", *args,
-                          db_url=db_url, check=check)
-    else:
-        user = users.ordinary_user()
-        folder = request.getfixturevalue("ordinary_users_folder")
+@pytest.fixture(scope="module")
+def batch_course(released_template):
+    """The sample class graded by `python -m convgrader.batch --workers 2`, and the function
+    that runs the batch grader there again: as an instructor who is not root (in the sandbox
+    with the limits such a user gets), in a whole copy of the course with its own convcourse/
+    package, and a .venv that is a symbolic link to the tests' venv, its SQLite gradebook
+    written by two workers at once. (A PostgreSQL gradebook written by two graders at once:
+    test_slurm.py.)"""
+    user = users.ordinary_user()
+    with users.temporary_folder(user) as folder:
         course = copy_checkout(folder / "course")
         shutil.copy(released_template / "gradebook.db", course)  # generate_assignment's
         (course / ".venv").symlink_to(sys.prefix, target_is_directory=True)
@@ -64,32 +54,10 @@ def batch_course(request, released_template, tmp_path_factory):
             if check and result.returncode != 0:
                 raise AssertionError(f"batch {args} failed:\n{result.stdout}\n{result.stderr}")
             return result
-    sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
-    if request.param == "postgresql":
-        keep_only(course / "submitted", graded_here(db_url))
-    else:
+        sample_class.build(SAMPLE_CLASS, course / "release", course / "submitted")
         users.give(user, folder)
-    first = batch("--workers", "2")
-    return course, db_url, first, batch
-
-
-@pytest.fixture(scope="module")
-def ordinary_users_folder():
-    """A folder of the ordinary user's, for the module (pytest's tmp_path is root's only)."""
-    with users.temporary_folder(users.ordinary_user()) as folder:
-        yield folder
-
-
-# PostgreSQL's part is the gradebook, written by two workers at once: the honest students
-# of two assignments are enough (stock autograde and the SQLite run grade the whole class,
-# and the attacks' time limits would only add waiting).
-POSTGRESQL_ASSIGNMENTS = ASSIGNMENTS[:2]
-
-
-def graded_here(db_url):
-    """The rows the batch run of ``batch_course`` must have written."""
-    return expected_rows() if db_url.startswith("sqlite") else \
-        honest_rows(POSTGRESQL_ASSIGNMENTS)
+        first = batch("--workers", "2")
+        yield course, db_url, first, batch
 
 
 def keep_only(submitted, rows):
@@ -102,20 +70,18 @@ def keep_only(submitted, rows):
 def test_batch_grades_every_submission_exactly(batch_course):
     course, db_url, first, _ = batch_course
     assert first.returncode == 0, first.stdout + first.stderr
-    assert gradebook_rows(db_url) == graded_here(db_url)
-    for assignment, student in graded_here(db_url):
+    assert gradebook_rows(db_url) == expected_rows()
+    for assignment, student in expected_rows():
         assert list((course / "autograded" / student / assignment).glob("*.ipynb"))
 
 
 def test_batch_ends_with_a_summary(batch_course):
     _, db_url, first, _ = batch_course
-    assert f"{len(graded_here(db_url))} notebooks graded in" in first.stdout
-    for assignment, _ in graded_here(db_url):
+    assert f"{len(expected_rows())} notebooks graded in" in first.stdout
+    for assignment, _ in expected_rows():
         assert assignment in first.stdout
 
 
-# The gradebook plays no part in skipping: tested once, on the SQLite run.
-@pytest.mark.parametrize("batch_course", ["sqlite"], indirect=True)
 def test_batch_skips_what_is_graded_unless_forced(batch_course):
     course, db_url, _, batch = batch_course
     again = batch(check=True)
@@ -123,7 +89,7 @@ def test_batch_skips_what_is_graded_unless_forced(batch_course):
     forced = batch(ASSIGNMENTS[0], "--student", "notes_code", "--student", "hardcoded",
                    "--force", check=True)
     assert "2 notebooks graded" in forced.stdout
-    assert gradebook_rows(db_url) == graded_here(db_url)
+    assert gradebook_rows(db_url) == expected_rows()
 
 
 def test_shards_split_a_class_into_disjoint_parts():
@@ -228,7 +194,6 @@ print(nb.cells[0].outputs[0]["text"].strip())
 """
 
 
-@pytest.mark.parametrize("batch_course", ["sqlite"], indirect=True)
 def test_a_copied_course_grades_with_its_own_package(batch_course):
     """The grader and its sandboxed kernels import the copy's convcourse/, not the package
     the venv's editable install names (the tests' checkout): grades above, source here."""
