@@ -3,9 +3,12 @@
 The sample class (grader_tests/sample_class) is built from the release notebooks by filling
 their graded cells; expected.toml beside each assignment's answers holds the points.
 """
+import fnmatch
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 
@@ -15,7 +18,8 @@ import pytest
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 
-from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, nbgrader
+from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
+                      nbgrader)
 from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fixture)
 from test_sanitize import active_content
 from convgrader import sample_class
@@ -25,12 +29,32 @@ from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_c
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 
 
+# Two globs that split the assignments into halves of about the same grading time (the
+# first assignment has the attacks).
+AUTOGRADE_LANES = ("0[1-3]_*", "0[4-9]_*")
+
+
+def test_the_autograde_lanes_take_every_assignment_once():
+    lanes = [fnmatch.filter(ASSIGNMENTS, glob) for glob in AUTOGRADE_LANES]
+    assert sorted(sum(lanes, [])) == ASSIGNMENTS, "AUTOGRADE_LANES miss or repeat an assignment"
+
+
 @pytest.fixture(scope="module")
 def gradebook(released_course):
     """The sample class submitted to the course copy and autograded, as its Gradebook."""
     sample_class.build(SAMPLE_CLASS, released_course / "release", released_course / "submitted")
-    # One nbgrader process for every assignment (nbgrader takes a glob): one sandbox start.
-    nbgrader(released_course, "autograde", "*")
+    # The roster first, as an instructor adds the class: two autograde processes that both
+    # met a new student would both insert them.
+    nbgrader(released_course, "db", "student", "import", str(SAMPLE_CLASS / "roster.csv"))
+    # Two `nbgrader autograde` at once on the two cores, as an instructor in two terminals,
+    # each on a glob of assignments (one process, one sandbox start, per glob).
+    lanes = [subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", glob],
+                              cwd=released_course, env=course_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for glob in AUTOGRADE_LANES]
+    outputs = [lane.communicate()[0] for lane in lanes]
+    for lane, glob, output in zip(lanes, AUTOGRADE_LANES, outputs):
+        assert lane.returncode == 0, f"nbgrader autograde {glob} failed:\n{output}"
     with Gradebook(f"sqlite:///{released_course / 'gradebook.db'}") as gb:
         yield gb
 
