@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 from nbgrader.api import Gradebook  # noqa: E402
 
@@ -58,6 +59,9 @@ def draw(scores, summary):
         counts = done["score"].round(2).value_counts().sort_index()
         ax.bar(counts.index, counts.values, width=0.15 * max(max_score, 1), color="#2a9d8f")
         ax.set_xlim(-0.5, max_score + 0.5)
+        # Points are whole numbers here: ticks at 0, 1, 2, 3, not at -0.5, 0.5, 1.5.
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("students")
         ax.set_title(f"{assignment}: scores out of {max_score:g} "
                      f"(mean {done['score'].mean():.2f}, n={len(done)})", fontsize=9, loc="left")
