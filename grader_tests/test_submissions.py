@@ -15,6 +15,7 @@ import socket
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -478,20 +479,6 @@ def test_feedback_clears_hidden_tests_only_in_the_gradebooks_test_cells(tmp_path
     assert [c.source for c in cleared.cells] == [answer, "assert f() == 1"]
 
 
-def test_make_feedback_goes_on_after_a_failing_assignment_and_fails_at_the_end(tmp_path):
-    """The Makefile's loop, with an nbgrader that fails on the first assignment."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "nbgrader"
-    fake.write_text(f'#!/bin/sh\necho "$2" >> {tmp_path}/ran\n[ "$2" != 01_a ]\n')
-    fake.chmod(0o755)
-    result = subprocess.run(["make", "-s", "-f", str(COURSE_ROOT / "Makefile"), "-o", "install",
-                             "feedback", f"BIN={bin_dir}", "ASSIGNMENTS=01_a 02_b"],
-                            cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode != 0
-    assert (tmp_path / "ran").read_text().split() == ["01_a", "02_b"]
-
-
 # --- Grading runs ------------------------------------------------------------------------
 
 MARKER_ANSWER = """\
@@ -578,6 +565,28 @@ def test_feedback_keeps_a_students_hidden_tests_marker_and_hides_the_real_ones(a
         "BEGIN HIDDEN TESTS (a student's comment" in page
     source = (COURSE_ROOT / "source" / A / NB).read_text()
     assert "### END HIDDEN TESTS" in source and "END HIDDEN TESTS" not in page
+
+
+@pytest.mark.grading
+def test_make_feedback_goes_on_after_a_student_it_cannot_serve_and_fails_at_the_end(
+        autograde_run, tmp_path):
+    """`make feedback` is one `nbgrader generate_feedback "*"`: a student whose autograded
+    notebook cannot be read is named, every other student gets their page, and the exit
+    status says that one failed."""
+    course = shutil.copytree(autograde_run[0], tmp_path / "course", symlinks=True,
+                             ignore=shutil.ignore_patterns("submitted"))  # pipes, links, ...
+    shutil.rmtree(course / "feedback")
+    broken = course / "autograded" / "notes_code" / A / NB
+    broken.chmod(0o644)
+    broken.write_text("{ not a notebook")
+    result = subprocess.run(["make", "-s", "-f", str(COURSE_ROOT / "Makefile"), "-o", "install",
+                             "feedback", f"BIN={Path(sys.executable).parent}"],
+                            cwd=course, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"There was an error processing assignment '{A}' for student 'notes_code'" in \
+        result.stdout + result.stderr
+    assert sorted(p.name for p in (course / "feedback").iterdir()) == \
+        sorted(set(expected_points()) - {"notes_code"})
 
 
 @pytest.fixture(scope="module")
