@@ -47,6 +47,8 @@ $(VENV)/.installed: requirements.txt requirements-student.txt requirements-d2l.t
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-d2l.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m convgrader.warm install
+	# JupyterLab's question about Jupyter's news, over every notebook: off (the kit's too).
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
 	touch $@
 
 lab: install

@@ -11,6 +11,7 @@ class's notes_code), run each from the top in the kit's own kernel (`jupyter nbc
 on this machine skips its test, and fails it under CI.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -132,6 +133,28 @@ def test_students_pins_are_exact_and_d2l_is_installed_without_its_own():
     assert "--no-deps -r requirements-d2l.txt" in (COURSE_ROOT / "kit" / "README.md").read_text()
 
 
+def test_the_readmes_cpu_only_install_takes_the_kits_pins():
+    readme = (COURSE_ROOT / "kit" / "README.md").read_text()
+    pinned = dict(p.split("==") for p in pins(COURSE_ROOT / "requirements-student.txt"))
+    (command,) = [line for line in readme.splitlines() if "download.pytorch.org/whl/cpu" in line]
+    assert f"torch=={pinned['torch']} " in command, command
+    assert f"torchvision=={pinned['torchvision']} " in command, command
+    assert f"`{pinned['torch']}+cpu`" in readme and f"`torch=={pinned['torch']}`" in readme
+
+
+def test_the_readme_offers_the_assignments_tab_on_jupyterhub_only():
+    """The kit's JupyterLab turns the Assignment List and nbgrader's menu off: its README
+    once told students to find them there."""
+    disabled = json.loads((COURSE_ROOT / "kit" / "jupyter-config" / "page_config.json")
+                          .read_text())["disabledExtensions"]
+    assert disabled["@jupyter/nbgrader:assignment-list"] and disabled["@jupyter/nbgrader:menu"]
+    readme = (COURSE_ROOT / "kit" / "README.md").read_text()
+    assert "Nbgrader →" not in readme and "Assignment List" not in readme
+    for paragraph in readme.split("\n\n"):
+        if "Assignments" in paragraph:
+            assert "JupyterHub" in paragraph and "not in the kit" in paragraph, paragraph
+
+
 # -- the kit installed and used as a student does (make test-kit) ---------------------------
 
 def student_env(home, venv):
@@ -234,7 +257,10 @@ def test_the_kit_installs_and_every_notebook_passes_with_the_notes_answers(
             assert re.search(rf"nbgrader\.server_extensions\.{tool}\s+disabled", said), said
         labs = run([venv / "bin" / "jupyter", "labextension", "list"], folder, env)
         said = plain(labs.stdout + labs.stderr)
-        for plugin in ("formgrader", "create-assignment", "assignment-list", "course-list"):
-            assert f"@jupyter/nbgrader:{plugin}" in said.split("Disabled extensions:")[-1], said
+        for plugin in ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                       "@jupyter/nbgrader:assignment-list", "@jupyter/nbgrader:course-list",
+                       # JupyterLab's question about Jupyter's news, over every notebook
+                       "@jupyterlab/apputils-extension:announcements"):
+            assert plugin in said.split("Disabled extensions:")[-1], said
     finally:
         fs.remove_tree(home)
