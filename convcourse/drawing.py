@@ -163,6 +163,30 @@ def dilated_window(top, left, height, width, dilation=1):
     return {(top + i * d_h, left + j * d_w) for i in range(height) for j in range(width)}
 
 
+def transposed_frames(X, K, stride=1):
+    """Still frames of a transposed convolution of the 2-D tensors ``X`` and ``K``, two a row.
+
+    One frame per input element X[i, j] (shaded), its copy X[i, j] · K, and the output so
+    far with the cells the copy was added to shaded: the output so far is PyTorch's own
+    transposed convolution of the elements seen so far. ``stride`` is an int. Returns the
+    rows, for ``draw_rows``.
+    """
+    from torch.nn import functional as F
+
+    k_h, k_w = K.shape
+    seen = X.new_zeros(X.shape)
+    frames = []
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            seen[i, j] = X[i, j]
+            so_far = F.conv_transpose2d(seen[None, None], K[None, None], stride=stride)[0, 0]
+            frames.append([Grid(X, "input", {(i, j)}), "→",
+                           Grid(X[i, j] * K, f"{X[i, j]:g} · K"), "→",
+                           Grid(so_far, f"added at ({i * stride}, {j * stride})",
+                                window(i * stride, j * stride, k_h, k_w), color=OUTPUT_COLOR)])
+    return [frames[r] + [""] + frames[r + 1] for r in range(0, len(frames), 2)]
+
+
 GROUP_COLORS = ["#8ecae6", "#ffb703", "#90be6d", "#f4a3a8", "#cdb4db", "#ffd6a5"]
 
 

@@ -132,3 +132,169 @@ def free_names_defined_before(cells, upto):
             defined |= {n.name for n in ast.walk(tree)
                         if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     return defined
+
+
+def is_figure(cell):
+    return cell.cell_type == "code" and any("image/png" in o.get("data", {})
+                                            for o in cell.get("outputs", []))
+
+
+def is_source_hidden(cell):
+    return bool(cell.metadata.get("jupyter", {}).get("source_hidden"))
+
+
+class _Reads(ast.NodeVisitor):
+    """The ``names`` a cell reads before it binds them itself, walked in the order Python
+    evaluates them (the value of an assignment before its targets, a comprehension's loops
+    before its element); a function's body reads what it does not bind locally."""
+
+    def __init__(self, names, bound=()):
+        self.names, self.bound, self.read = set(names), set(bound), set()
+
+    def visit_Name(self, node):
+        if node.id in self.names and node.id not in self.bound:
+            if isinstance(node.ctx, ast.Load):
+                self.read.add(node.id)
+            else:
+                self.bound.add(node.id)
+
+    def bind(self, name):
+        if name in self.names and name not in self.bound:
+            self.bound.add(name)
+
+    def visit_Assign(self, node):
+        self.visit(node.value)
+        for target in node.targets:
+            self.visit(target)
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_AugAssign(self, node):
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self.visit(ast.Name(id=node.target.id, ctx=ast.Load()))
+        self.visit(node.target)
+
+    def visit_NamedExpr(self, node):
+        self.visit(node.value)
+        self.visit(node.target)
+
+    def visit_For(self, node):
+        self.visit(node.iter)
+        self.visit(node.target)
+        for statement in node.body + node.orelse:
+            self.visit(statement)
+
+    def _comprehension(self, node, *parts):
+        for generator in node.generators:
+            self.visit(generator.iter)
+            self.visit(generator.target)
+            for condition in generator.ifs:
+                self.visit(condition)
+        for part in parts:
+            self.visit(part)
+
+    def visit_ListComp(self, node):
+        self._comprehension(node, node.elt)
+
+    visit_SetComp = visit_GeneratorExp = visit_ListComp
+
+    def visit_DictComp(self, node):
+        self._comprehension(node, node.key, node.value)
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self.bind((alias.asname or alias.name).split(".")[0])
+
+    visit_ImportFrom = visit_Import
+
+    def _function(self, node, body):
+        for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
+            self.visit(default)
+        local = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+        local |= {n.id for b in body for n in ast.walk(b)
+                  if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        inner = _Reads(self.names - self.bound, local)
+        for statement in body:
+            inner.visit(statement)
+        self.read |= inner.read
+
+    def visit_FunctionDef(self, node):
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+        self._function(node, node.body)
+        self.bind(node.name)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self._function(node, [node.body])
+
+    def visit_ClassDef(self, node):
+        self.generic_visit(node)
+        self.bind(node.name)
+
+
+def reads(source, names):
+    """Which of ``names`` the cell ``source`` reads before binding them."""
+    visitor = _Reads(names)
+    visitor.visit(ast.parse(source.replace("%matplotlib inline", "")))
+    return visitor.read
+
+
+def binds(source):
+    """Every name a cell binds: assigned, imported, or defined by def or class."""
+    tree = ast.parse(source.replace("%matplotlib inline", ""))
+    names = {n.id for n in ast.walk(tree)
+             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    names |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    names |= {n.name for n in ast.walk(tree)
+              if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return names
+
+
+def test_reads_follows_the_order_of_evaluation():
+    assert reads("X = torch.cat((X, X + 1), 1)", {"X"}) == {"X"}
+    assert reads("X = 1\nprint(X)", {"X"}) == set()
+    assert reads("rows = [o for o in range(2)]", {"o", "rows"}) == set()
+    assert reads("def f(a):\n    return a + Y5", {"a", "Y5"}) == {"Y5"}
+    assert reads("def f():\n    first = 1\n    return first", {"first"}) == set()
+    assert reads("t += 1", {"t"}) == {"t"}
+    assert reads("for i in range(3):\n    print(i)", {"i"}) == set()
+    assert reads("fig, ax = plt.subplots()\nfig.tight_layout()", {"fig"}) == set()
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_figure_cells_are_collapsed_and_only_draw(assignment):
+    """d2l shows its figures as pictures: every cell with a figure has its source hidden
+    (nbformat's ``jupyter.source_hidden``; JupyterLab shows it collapsed, one click away).
+    Hidden, a cell may hide nothing the reader needs: it draws and does nothing else, so no
+    later cell reads a name it binds, it prints nothing, its only outputs are the figure,
+    and it is no nbgrader cell (tensors and prints the text uses sit in the visible cell
+    above it)."""
+    cells = [c for c in source_notebook(assignment).cells if c.cell_type == "code"]
+    for index, cell in enumerate(cells):
+        if is_figure(cell):
+            assert is_source_hidden(cell), \
+                f"{cell.id} draws a figure but its source is not hidden (jupyter.source_hidden)"
+        if not is_source_hidden(cell):
+            continue
+        assert is_figure(cell), f"{cell.id} is hidden but draws no figure"
+        assert not nbgrader_meta(cell), f"{cell.id} is an nbgrader cell: it must stay visible"
+        tree = ast.parse(cell.source.replace("%matplotlib inline", ""))
+        printing = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Name) and n.func.id in ("print", "display")]
+        assert not printing, f"{cell.id} is hidden but prints: show that in a visible cell"
+        shown = [o.output_type for o in cell.outputs if o.output_type != "display_data"
+                 or not set(o.get("data", {})) <= {"image/png", "text/plain"}]
+        assert not shown, f"{cell.id} is hidden but shows more than its figure: {shown}"
+        live = binds(cell.source)
+        for later in cells[index + 1:]:
+            used = reads(later.source, live)
+            assert not used, (f"{later.id} uses {sorted(used)}, which hidden cell {cell.id} "
+                              "binds: compute it in a visible cell")
+            live -= binds(later.source)
