@@ -384,3 +384,55 @@ def test_notebook_markup_and_metadata_do_not_run_in_the_formgrader_or_feedback(c
         args = ("answer", page_attacks.NOTEBOOK, page_attacks.ASSIGNMENT, page_attacks.STUDENT)
         assert gb.find_comment(*args).manual_comment == "Summed, as it should be."
         assert gb.find_grade(*args).manual_score == 1
+
+
+def test_figure_cells_open_collapsed_with_the_figure_shown(chromium, tmp_path):
+    """A source notebook in JupyterLab: its first figure cell's source is collapsed
+    (``jupyter.source_hidden``) to JupyterLab's placeholder, its figure is shown, and one
+    click on the placeholder shows the drawing code. CONVCOURSE_BROWSER_SCREENSHOTS keeps
+    the two pictures."""
+    from selenium.webdriver.common.by import By
+
+    course = copy_course(tmp_path / "course")
+    path = sample_class.notebook_path(course / "source", ASSIGNMENT)
+    hidden = next((c for c in read(path).cells
+                   if c.metadata.get("jupyter", {}).get("source_hidden")), None)
+    assert hidden is not None, f"{path.name} has no cell with jupyter.source_hidden"
+    lab = Lab(course, tmp_path)
+    driver = None
+    try:
+        driver = start_chromium(tmp_path)
+        driver.get(f"{lab.url}/lab/tree/{path.relative_to(course)}?token={lab.token}")
+        find = ("return [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')]"
+                ".find(c => c.querySelector('.jp-InputPlaceholder'))")
+        deadline = time.monotonic() + 60
+        while (cell := driver.execute_script(find)) is None or \
+                not cell.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"):
+            assert time.monotonic() < deadline, "no collapsed cell with its figure rendered"
+            time.sleep(0.2)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", cell)
+        placeholder = cell.find_element(By.CSS_SELECTOR, ".jp-InputPlaceholder")
+        figure = cell.find_element(By.CSS_SELECTOR, ".jp-OutputArea-output img")
+        deadline = time.monotonic() + 10
+        while not driver.execute_script("return arguments[0].complete && "
+                                        "arguments[0].naturalWidth > 0", figure):
+            assert time.monotonic() < deadline, "the figure did not load"
+            time.sleep(0.1)
+        assert placeholder.is_displayed() and figure.is_displayed()
+        assert hidden.source.splitlines()[0] in placeholder.text  # JupyterLab's preview
+        assert not [e for e in cell.find_elements(By.CSS_SELECTOR, ".jp-InputArea-editor")
+                    if e.is_displayed()], "the drawing code shows before any click"
+        driver.save_screenshot(str(tmp_path / "collapsed-figure.png"))
+
+        placeholder.click()
+        deadline = time.monotonic() + 10
+        while not (editors := [e for e in cell.find_elements(By.CSS_SELECTOR,
+                                                             ".jp-InputArea-editor")
+                               if e.is_displayed()]):
+            assert time.monotonic() < deadline, "one click did not show the drawing code"
+            time.sleep(0.1)
+        assert hidden.source.splitlines()[-1].strip() in editors[0].text
+        assert figure.is_displayed()
+        driver.save_screenshot(str(tmp_path / "collapsed-figure-expanded.png"))
+    finally:
+        stop_and_keep_screenshots(driver, lab, tmp_path, "collapsed-*.png")
