@@ -133,8 +133,9 @@ c.GenerateFeedback.preprocessors = [
     "convgrader.grading.HideTracebacks",
     "convgrader.sanitize.SanitizeSubmission",
 ]
-# Feedback pages are files students open alone, often offline: MathJax is inside each page
-# (2 MB) instead of loaded from a CDN, and long output lines wrap (convgrader/feedback.py).
+# Feedback pages are files students open alone, often offline: their formulas are MathML made
+# with the page (no script; stock pages load MathJax from a CDN), their CSS is the rules they
+# use, and long output lines wrap (convgrader/feedback.py, convgrader/mathml.py).
 # Feedback only: the formgrader builds its own exporter.
 c.GenerateFeedback.exporter_class = "convgrader.feedback.FeedbackExporter"
 # Feedback and the formgrader (which reads this file too) export with nbconvert's own

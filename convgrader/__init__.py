@@ -8,6 +8,8 @@ What the grader runs:
 - ``convgrader.judge``: test cells run in the grader, calling the functions in the kernel.
 - ``convgrader.submissions``: submission folders and notebooks checked before any copy.
 - ``convgrader.sanitize``, ``convgrader.feedback``: no active content, hidden tests cleared.
+- ``convgrader.pages``, ``convgrader.mathml``: pages made from notebooks pass nh3 last;
+  feedback pages' formulas as MathML.
 - ``convgrader.warm``, ``convgrader.sandbox``, ``convgrader.limits``, ``convgrader.fs``:
   warm kernels in a sandbox, and its limits.
 - ``convgrader.batch``: grading a class with N workers.

@@ -10,23 +10,31 @@ a student's own cells are shown as written. nbgrader_config.py puts it in
 ``c.GenerateFeedback.preprocessors`` in place of nbgrader's.
 
 A feedback page is a file: students open it from disk or from JupyterLab, on machines that
-are often offline. ``FeedbackExporter`` (``c.GenerateFeedback.exporter_class``) puts MathJax
-in the page itself, so formulas render without any network (stock pages load it from a
-CDN and show raw ``$...$`` offline), and makes long lines of text outputs wrap in their box.
-Its page's body passes nh3 last (``convgrader.pages``): only that head is the course's own.
+are often offline. ``FeedbackExporter`` (``c.GenerateFeedback.exporter_class``) writes the
+formulas of markdown as MathML when the page is made (``convgrader.mathml``), which browsers
+display themselves: the page has no script and fetches nothing (stock pages load MathJax from
+a CDN and show raw ``$...$`` offline). Its head has the course's style, with which long lines
+of text outputs wrap in their box, and of the template's CSS the rules the page can use
+(``used_css_only``). Its page's body passes nh3 last (``convgrader.pages``): only that head is
+the course's own.
 """
 import functools
-import importlib.resources
 import re
+from html.parser import HTMLParser
 
+import bleach
 import markupsafe
-from jinja2 import DictLoader
+import tinycss2
+from jinja2 import DictLoader, pass_context
 from nbconvert.exporters import HTMLExporter
+from nbconvert.filters.markdown_mistune import MarkdownWithMath
 from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Bool
 
-from convgrader import pages
+from convgrader import pages, sanitize
+from convgrader.mathml import MathMLRenderer
 
 
 class ClearKnownHiddenTests(ClearHiddenTests):
@@ -51,28 +59,11 @@ class ClearKnownHiddenTests(ClearHiddenTests):
 # nbconvert's templates call its ``mathjax()`` macro once, in the page's head, which loads
 # MathJax 2 from a CDN (nbgrader's feedback template gives it no URL, so
 # ``HTMLExporter.mathjax_url`` does not reach it). In its place the head gets the course's
-# style and MathJax 3 itself, whose "tex-svg" build is one file that fetches nothing.
-MATHJAX_MACRO = """\
+# style: the formulas are MathML already.
+HEAD_MACRO = """\
 {%- macro mathjax(url=None) -%}
 {{ feedback_page_head() }}
 {%- endmacro %}
-"""
-
-MATHJAX_CONFIG = r"""
-window.MathJax = {
-  tex: {
-    inlineMath: [["$", "$"], ["\\(", "\\)"]],
-    displayMath: [["$$", "$$"], ["\\[", "\\]"]],
-    processEscapes: true,
-    processEnvironments: true,
-    tags: "ams",
-    // Nothing is fetched, and students' formulas cannot make links or styles: without these
-    // two, \require and the macros of extensions (\href, \style, \class, ...) are undefined.
-    packages: {"[-]": ["require", "autoload"]}
-  },
-  // The menu's accessibility options fetch extensions.
-  options: {enableMenu: false}
-};
 """
 
 # Long lines of text outputs (the grader's "FAILED: ..." list, a check's message) wrap inside
@@ -85,53 +76,189 @@ div.output_area pre {
 }
 """
 
-
-@functools.cache
-def mathjax_source():
-    """MathJax 3's tex-svg build, from the django-static-mathjax package (requirements.txt)."""
-    try:
-        path = importlib.resources.files("mathjax") / "static" / "mathjax" / "es5" / "tex-svg.js"
-        source = path.read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError) as error:
-        raise RuntimeError("MathJax for the feedback pages is missing: install the course's "
-                           "requirements (make install, or pip install -r requirements.txt)"
-                           ) from error
-    # Inline, "</script" would end the element early; "<script" after "<!--" would keep it open.
-    if re.search(r"</?script", source, re.IGNORECASE):
-        raise RuntimeError(f"{path} cannot be put inside a <script> element")
-    return source
+# Formulas are MathML (convgrader.mathml): browsers typeset it with a font that has OpenType
+# math tables, "math" by default. Named first, the ones Windows and macOS have and common
+# Linux ones: Chromium on Linux may not find one by "math" alone (hats and stretched
+# brackets then go astray).
+MATH_CSS = """
+math {
+  font-family: "Cambria Math", "STIX Two Math", "Latin Modern Math", "DejaVu Math TeX Gyre",
+    math;
+}
+"""
 
 
 def feedback_page_head():
-    return markupsafe.Markup(  # noqa: S704 - the course's own style and script, no submission's
-        f"<style>{WRAP_OUTPUT_CSS}</style>\n"
-        f"<script>{MATHJAX_CONFIG}</script>\n"
-        f"<script>{mathjax_source()}</script>")
+    return markupsafe.Markup(  # noqa: S704 - the course's own style, no submission's
+        f"<style>{WRAP_OUTPUT_CSS}{MATH_CSS}</style>")
+
+
+# ---- Only the CSS the page uses -----------------------------------------------------------
+
+# nbgrader's template puts all of Bootstrap 3 in the head (117 KB, more than most pages'
+# content); a page uses a few dozen of its rules. A page has no script, so its classes and
+# ids are those of its markup: a rule all of whose selectors need a class or id the page
+# lacks matches nothing, and goes (so do @font-face and @keyframes no kept rule names).
+# Pruned by class and id only: the HTML parser adds elements (tbody, ...) but no classes.
+
+def _needs(selector):
+    """The classes ('.x') and ids ('#x') an element must have for ``selector`` to match:
+    those outside functions (``:not(.x)`` needs none)."""
+    needs, previous = set(), None
+    for token in selector:
+        if token.type == "ident" and previous == ".":
+            needs.add("." + token.value)
+        elif token.type == "hash" and token.is_identifier:
+            needs.add("#" + token.value)
+        previous = token.value if token.type == "literal" else None
+    return frozenset(needs)
+
+
+def _selectors(prelude):
+    """What each selector of a rule's comma-separated list needs (``_needs``)."""
+    selectors = [[]]
+    for token in prelude:
+        if token.type == "literal" and token.value == ",":
+            selectors.append([])
+        else:
+            selectors[-1].append(token)
+    return [_needs(selector) for selector in selectors]
+
+
+def _parse_rules(rules):
+    """[(text, alternatives | None, name | None, children | None)] for ``_kept_css``."""
+    parsed = []
+    for rule in rules:
+        if rule.type == "qualified-rule":
+            parsed.append((tinycss2.serialize([rule]), _selectors(rule.prelude), None, None))
+        elif rule.type == "at-rule" and rule.lower_at_keyword == "media" and rule.content:
+            children = _parse_rules(tinycss2.parse_rule_list(rule.content, True, True))
+            parsed.append((f"@media{tinycss2.serialize(rule.prelude)}", None, None, children))
+        elif rule.type == "at-rule" and (rule.lower_at_keyword == "font-face"
+                                         or rule.lower_at_keyword.endswith("keyframes")):
+            text = tinycss2.serialize([rule])
+            if rule.lower_at_keyword != "font-face":
+                name = tinycss2.serialize(rule.prelude).strip()
+            else:
+                family = re.search(r"font-family\s*:\s*([^;}]+)", text)
+                name = family and family[1].strip().strip("'\"")
+            parsed.append((text, None, name or "", None))
+        elif rule.type == "at-rule" or (rule.type == "comment" and rule.value.startswith("!")):
+            parsed.append((tinycss2.serialize([rule]), None, None, None))  # licences: /*! */
+    return parsed
+
+
+@functools.lru_cache(maxsize=16)  # the same few style elements in every page
+def _css_rules(css):
+    return _parse_rules(tinycss2.parse_stylesheet(css, skip_whitespace=True))
+
+
+def _kept_css(rules, names):
+    """The CSS text of ``rules`` (``_parse_rules``) a page with the classes and ids ``names``
+    can use: its @font-face and @keyframes first, where a kept rule names them."""
+    kept, named = [], []
+    for text, alternatives, name, children in rules:
+        if children is not None:
+            inner = _kept_css(children, names)
+            if inner:
+                kept.append(f"{text}{{{inner}}}")
+        elif name is not None:
+            named.append((text, name))
+        elif alternatives is None or any(needs <= names for needs in alternatives):
+            kept.append(text)
+    css = "\n".join(kept)
+    return "\n".join([*(text for text, name in named if name and name in css), css])
+
+
+class _Names(HTMLParser):
+    """The classes ('.x') and ids ('#x') of a page's elements."""
+
+    def __init__(self, page):
+        super().__init__()
+        self.names = set()
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name == "class" and value:
+                self.names.update("." + c for c in value.split())
+            elif name == "id" and value:
+                self.names.add("#" + value)
+
+
+def used_css_only(page):
+    """``page`` with each ``<style>`` of its head keeping only the rules the page can use."""
+    head, end, body = page.partition("</head>")
+    names = _Names(page).names
+    head = re.sub(r"(<style[^>]*>)(.*?)(</style>)",
+                  lambda m: m[1] + _kept_css(_css_rules(m[2]), names) + m[3],
+                  head, flags=re.DOTALL | re.IGNORECASE)
+    return head + end + body
+
+
+def _bleach_attribute(tag, name, value):
+    return pages.mathml_attribute(tag, name, value) is not None or \
+        name in sanitize.CLEAN_HTML_ATTRIBUTES["*"]
+
+
+def clean_html_keeping_mathml(html):
+    """nbconvert's ``clean_html`` filter (bleach; what it does not allow shows as text),
+    keeping the MathML of formulas as ``convgrader.pages`` does."""
+    return bleach.clean(
+        str(html), tags=[*sanitize.CLEAN_HTML_TAGS, *sorted(pages.MATHML_TAGS)],
+        attributes={**sanitize.CLEAN_HTML_ATTRIBUTES,
+                    **dict.fromkeys(pages.MATHML_TAGS, _bleach_attribute)})
 
 
 class FeedbackExporter(HTMLExporter):
-    """nbconvert's HTML exporter, with the page's head made to work offline: MathJax inline
-    instead of from a CDN, and text outputs that wrap; the page's body cleaned by nh3.
+    """nbconvert's HTML exporter, making a page that works offline and has no script: the
+    formulas of markdown (cells, comments, markdown outputs) written as MathML
+    (``convgrader.mathml``) instead of left for MathJax from a CDN, text outputs that wrap;
+    the page's body cleaned by nh3.
 
     ``c.GenerateFeedback.exporter_class`` selects it, for feedback only: the formgrader builds
-    its own HTMLExporter. The page grows by MathJax's 2.1 MB; in exchange it needs nothing
-    but itself, opened from disk or served, online or not.
+    its own HTMLExporter (and loads MathJax). A page needs nothing but itself, opened from
+    disk or served, online or not. Its head keeps, of the template's CSS (all of Bootstrap 3,
+    117 KB), the rules the page can use (``used_css_only``; ``prune_css`` off keeps all): the
+    sample class's pages are 44 to 164 KB, 87 KB the median, where MathJax inside made each
+    2.2 to 2.4 MB.
 
     Its last step is nh3 (``convgrader.pages``): everything after the head, made by nbgrader's
     "feedback" template from the notebook and the grades, is cleaned with the course's
-    allow-list; the head is the template's CSS, the course's style and MathJax, and the
-    notebook's name as text.
+    allow-list, which has the MathML; the head is the template's CSS, the course's style,
+    and the notebook's name as text. Before that, with ``sanitize_html``, markdown and HTML
+    outputs pass nbconvert's ``clean_html`` filter, whose bleach allow-list here has the
+    MathML too (``clean_html_keeping_mathml``): it would show a formula's tags as text.
     """
+
+    prune_css = Bool(True, help="Keep only the CSS rules a page can use in its head "
+                     "(used_css_only); False keeps all of its template's.").tag(config=True)
 
     def __init__(self, config=None, **kw):
         super().__init__(config=config, **kw)
         # Tried before the template folders: our 'mathjax.html.j2' wins over nbconvert's.
-        self.extra_loaders = [DictLoader({"mathjax.html.j2": MATHJAX_MACRO}),
-                              *self.extra_loaders]
+        self.extra_loaders = [DictLoader({"mathjax.html.j2": HEAD_MACRO}), *self.extra_loaders]
+
+    @pass_context
+    def markdown2html(self, context, source):
+        """``HTMLExporter.markdown2html`` (nbconvert 7.17), formulas as MathML."""
+        cell = context.get("cell", {})
+        renderer = MathMLRenderer(
+            escape=False,
+            attachments=cell.get("attachments", {}),
+            embed_images=self.embed_images,
+            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            anchor_link_text=self.anchor_link_text,
+            exclude_anchor_links=self.exclude_anchor_links,
+            **self.lexer_options,
+        )
+        return MarkdownWithMath(renderer=renderer).render(source)
 
     def _create_environment(self):
         environment = super()._create_environment()
         environment.globals["feedback_page_head"] = feedback_page_head
+        environment.filters["clean_html"] = clean_html_keeping_mathml
         return environment
 
     def from_notebook_node(self, nb, resources=None, **kw):
@@ -141,4 +268,5 @@ class FeedbackExporter(HTMLExporter):
                 **resources["nbgrader"],
                 "notebook": pages.clean_text(resources["nbgrader"]["notebook"])}}
         html, resources = super().from_notebook_node(nb, resources, **kw)
-        return pages.clean_page(html), resources
+        html = pages.clean_page(html)
+        return (used_css_only(html) if self.prune_css else html), resources

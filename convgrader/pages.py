@@ -8,8 +8,8 @@ writes an image output's metadata ``width`` as an *unquoted* attribute, so ``{"i
 again, after the templates, by a maintained HTML5 sanitizer with an allow-list:
 
 - feedback (``convgrader.feedback.FeedbackExporter``): the finished page, once nbconvert is
-  done with it, keeps its head (nbconvert's CSS, the course's style and MathJax, the title as
-  text) and everything after it passes nh3 (``clean_page``).
+  done with it, keeps its head (nbconvert's CSS, the course's style, the title as text) and
+  everything after it passes nh3 (``clean_page``).
 - the formgrader (nbgrader's own ``HTMLExporter``, configured in nbgrader_config.py): its
   scoring inputs, comment boxes and scripts are nbgrader's and stay outside; each cell's
   markdown, input, prompt and every output pass nh3, and the cell metadata its controls show
@@ -18,13 +18,16 @@ again, after the templates, by a maintained HTML5 sanitizer with an allow-list:
 What the allow-list keeps is what the course's pages show: text markup, tables, code and
 ``pre``, headings, lists, images whose address is a ``data:image/png|jpeg|gif`` URL, links
 within the page and to http(s) pages, the classes the page's CSS styles (nbconvert's,
-nbgrader's, Pygments' and ANSI colours) and a few text-styling properties. Math stays as
-``$...$`` text for MathJax. Everything else goes: scripts, event handlers, ``style``
-elements, frames, forms, SVG, other URLs. Ids (and anchor names) a notebook brings are
+nbgrader's, Pygments' and ANSI colours), a few text-styling properties, and formulas:
+presentation MathML as ``convgrader.mathml`` writes them in feedback pages (its elements, and
+attributes that are words, numbers or lengths), ``$...$`` text in the formgrader's, for its
+MathJax. Everything else goes: scripts, event handlers, ``style`` elements, frames, forms,
+SVG, MathML's links and actions, other URLs. Ids (and anchor names) a notebook brings are
 prefixed with ``user-content-`` (links to them too), so none can stand for one of the
 formgrader's controls, which its script finds by id.
 """
 import os
+import re
 
 import markupsafe
 import nbgrader
@@ -45,12 +48,33 @@ TAGS = {
     "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
     "thead", "tr", "tt", "u", "ul", "var",
 }
+# Presentation MathML, as latex2mathml writes a formula (convgrader.mathml, feedback pages):
+# its elements and their attributes, none of which takes a URL. Not <maction>, <semantics>,
+# <annotation-xml> or <mglyph>, nor MathML's href.
+MATHML_TAGS = {
+    "math", "menclose", "mfrac", "mi", "mn", "mo", "mover", "mpadded", "mphantom", "mroot",
+    "mrow", "mspace", "msqrt", "mstyle", "msub", "msubsup", "msup", "mtable", "mtd", "mtext",
+    "mtr", "munder", "munderover",
+}
+MATHML_ATTRIBUTES = {
+    "accent", "columnalign", "columnlines", "columnspacing", "depth", "display",
+    "displaystyle", "fence", "form", "height", "largeop", "linebreak", "linethickness",
+    "lspace", "mathbackground", "mathcolor", "mathsize", "mathvariant", "maxsize", "minsize",
+    "movablelimits", "notation", "rowlines", "rowspacing", "rspace", "scriptlevel",
+    "separator", "stretchy", "voffset", "width",
+}
+# Their values are words, numbers, lengths and colours ("true", "0.333em", "center left",
+# "-.21ex", "#ff0000"): no quotes, colons, parentheses or slashes.
+MATHML_VALUE = re.compile(r"[\w.+\-#% ]{0,100}")
+TAGS |= MATHML_TAGS
+
 ATTRIBUTES = {
     "*": {"class", "id", "style", "title"},
     "a": {"href", "name"},
     "img": {"src", "alt", "width", "height"},
     "td": {"colspan", "rowspan", "align"},
     "th": {"colspan", "rowspan", "align"},
+    **{tag: MATHML_ATTRIBUTES for tag in MATHML_TAGS},
 }
 # None of these takes a URL: a style attribute can colour and align text, nothing more.
 STYLE_PROPERTIES = {"color", "background-color", "font-weight", "font-style", "text-align",
@@ -87,8 +111,17 @@ def _anchor(name):
     return name if name in PAGE_IDS or name.startswith(ID_PREFIX) else ID_PREFIX + name
 
 
+def mathml_attribute(tag, name, value):
+    """``value`` when a MathML element ``tag`` keeps its attribute ``name``, else None."""
+    if tag in MATHML_TAGS and name in MATHML_ATTRIBUTES and MATHML_VALUE.fullmatch(value):
+        return value
+    return None
+
+
 def _attribute(tag, name, value):
     """The value nh3 keeps for an allowed attribute, or None to drop it."""
+    if tag in MATHML_TAGS and name in MATHML_ATTRIBUTES:
+        return mathml_attribute(tag, name, value)
     if name == "class":
         return " ".join(c for c in value.split() if _known_class(c)) or None
     if name in ("id", "name"):

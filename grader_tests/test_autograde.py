@@ -21,9 +21,10 @@ from nbgrader.api import Gradebook
 from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
                       nbgrader)
 from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fixture)
+from page_attacks import probes_outside_text
+from test_mathml import FORMULAS
 from test_sanitize import active_content
 from convgrader import sample_class
-from convgrader.feedback import mathjax_source
 from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_cell
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
@@ -159,7 +160,7 @@ def feedback(gradebook, released_course):
 
 def visible_text(html_page):
     """The page's text as a reader sees it, whitespace collapsed (code is split in spans);
-    not its scripts and styles (MathJax is in every page)."""
+    not its scripts and styles."""
     class Text(HTMLParser):
         chunks, hidden = [], 0
 
@@ -256,17 +257,23 @@ def test_a_test_cell_past_the_time_limit_says_so(feedback, released_course):
     assert "KeyboardInterrupt" not in text and "CellTimeoutError" not in text
 
 
+def student_course(released_course, student, course):
+    """A copy of the graded course with one student's autograded notebooks, for
+    generate_feedback to write that student's pages from."""
+    (course / "autograded").mkdir(parents=True)
+    for name in ("nbgrader_config.py", "gradebook.db"):
+        shutil.copy(released_course / name, course)
+    shutil.copytree(released_course / "autograded" / student, course / "autograded" / student)
+    return course
+
+
 def test_feedback_explains_a_test_cell_that_ran_past_the_time_limit_in_the_kernel(
         gradebook, released_course, tmp_path):
     """Before test cells were judged in the grader they ran in the kernel, and one stopped by
     the time limit kept nbclient's errors, which have no message: the feedback of such a
     notebook (graded then) says what happened instead."""
     student, assignment, test_id = LOOPING
-    course = tmp_path / "course"
-    (course / "autograded").mkdir(parents=True)
-    for name in ("nbgrader_config.py", "gradebook.db"):
-        shutil.copy(released_course / name, course)
-    shutil.copytree(released_course / "autograded" / student, course / "autograded" / student)
+    course = student_course(released_course, student, tmp_path / "course")
     notebook = sample_class.notebook_path(course / "autograded" / student, assignment)
     nb = read(notebook)
     (cell,) = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") == test_id]
@@ -287,15 +294,51 @@ def test_feedback_explains_a_test_cell_that_ran_past_the_time_limit_in_the_kerne
 
 
 def test_feedback_pages_load_nothing_from_the_network(feedback):
-    """Students open feedback offline: no script (MathJax included) or stylesheet has an
-    address; MathJax is in the page itself."""
-    source = mathjax_source()
+    """Students open feedback offline: the page has no script at all (its formulas are
+    MathML, convgrader/mathml.py), and no stylesheet, font or image with an address."""
     for page in feedback:
         head = page_head(page)
-        assert [s for s in head.scripts if "src" in s] == [], page
-        assert [link for link in head.links if link.get("rel") == "stylesheet"] == [], page
         html = page.read_text()
-        assert source in html and "cdnjs" not in html, page
+        assert head.scripts == [] and "<script" not in html, page
+        assert [link for link in head.links if link.get("rel") == "stylesheet"] == [], page
+        assert "url(" not in "".join(head.css) and "cdnjs" not in html, page
+        assert "<math" in html, page
+
+
+# MathJax inside made each page 2.2 MB (2,374 KB the largest, 270 MB the sample class).
+# Without it, two thirds of a page were Bootstrap's CSS: a page keeps the rules it can use
+# (head 12 KB). The largest pages' content (06 and 08: highlighted code, outputs, formulas)
+# is 135 to 153 KB, so they are 150 to 166 KB.
+MAX_PAGE_BYTES = 200_000
+MAX_HEAD_BYTES = 20_000
+
+
+def test_feedback_pages_are_small(feedback):
+    sizes = {page: page.stat().st_size for page in feedback}
+    for page, size in sizes.items():
+        head = page.read_bytes().partition(b"</head>")[0]
+        assert size < MAX_PAGE_BYTES and len(head) < MAX_HEAD_BYTES, (page, size, len(head))
+    print(f"feedback pages: {len(sizes)}, largest {max(sizes.values()) / 1000:.0f} KB, "
+          f"all {sum(sizes.values()) / 1e6:.1f} MB")
+
+
+def test_a_students_formulas_in_feedback_bring_no_markup(gradebook, released_course, tmp_path):
+    """A markdown cell of formulas that try to run script, broken and huge ones too, in a
+    notebook generate_feedback makes a page of: the page is made, the formulas that can be
+    are MathML, the others text."""
+    student, assignment, _ = LOOPING
+    course = student_course(released_course, student, tmp_path / "course")
+    notebook = sample_class.notebook_path(course / "autograded" / student, assignment)
+    nb = read(notebook)
+    nb.cells.append(nbformat.v4.new_markdown_cell(
+        "Formulas:\n\n" + "\n\n".join(FORMULAS.values()) + "\n\nAfter: $x^2$."))
+    notebook.chmod(0o644)
+    nbformat.write(nb, str(notebook))
+    nbgrader(course, "generate_feedback", assignment, "--student", student)
+    html = (course / "feedback" / student / assignment / f"{notebook.stem}.html").read_text()
+    assert probes_outside_text(html) == [] and "<script" not in html
+    assert "After: <math><msup><mi>x</mi><mn>2</mn></msup></math>." in html
+    assert "ran longer than the time limit" in visible_text(html)
 
 
 def css_rules(css):
@@ -318,38 +361,99 @@ def test_feedback_pages_wrap_long_output_lines(feedback):
         assert wrapping and wrapping[-1].get("overflow-wrap") == "anywhere", page
 
 
+# Where the formulas' parts are on the page: a fraction's numerator above its denominator, a
+# subscript lower than its base, a superscript higher.
+MATH_LAYOUT = """
+const box = e => e.getBoundingClientRect();
+const all = [...document.querySelectorAll('math')];
+return {
+  math: all.length,
+  mathml: all.filter(m => m.namespaceURI === 'http://www.w3.org/1998/Math/MathML').length,
+  shown: all.filter(m => box(m).width > 1 && box(m).height > 1).length,
+  block: document.querySelectorAll('math[display=block]').length,
+  fractions: [...document.querySelectorAll('mfrac')]
+    .map(f => box(f.children[0]).bottom <= box(f.children[1]).top + 1),
+  subscripts: [...document.querySelectorAll('msub')]
+    .map(s => box(s.children[1]).top > box(s.children[0]).top),
+  superscripts: [...document.querySelectorAll('msup')]
+    .map(s => box(s.children[1]).bottom < box(s.children[0]).bottom),
+};
+"""
+
+
 def test_feedback_renders_math_and_wraps_lines_offline(chromium, feedback, released_course,
                                                        tmp_path):
-    """In Chromium with every host unresolvable, a feedback page opened from disk typesets
-    its formulas and shows its long lines whole, within their boxes."""
+    """In Chromium with every host unresolvable, a feedback page opened from disk shows its
+    formulas laid out as formulas (MathML, no script) and its long lines whole, within their
+    boxes."""
     from selenium.webdriver.common.by import By
 
     student, assignment, _ = LOOPING
     (page,) = (released_course / "feedback" / student / assignment).glob("*.html")
+    notes_page = released_course / "feedback" / "notes_code" / "07_learning_a_kernel"
+    (notes,) = notes_page.glob("*.html")
+    shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
     driver = start_chromium(tmp_path)
     try:
         driver.get(page.as_uri())
-        deadline = time.monotonic() + 30
-        while not driver.execute_script("return document.querySelectorAll('mjx-container svg')"
-                                        ".length"):
-            assert time.monotonic() < deadline, "MathJax typeset nothing"
-            time.sleep(0.2)
-        assert re.search(r"\$[^$]+\$", visible_text(page.read_text()))  # the notes' formulas
-        raw = driver.execute_script(  # markdown text still holding a formula's $...$
-            "return [...document.querySelectorAll('.text_cell_render')]"
-            ".map(e => e.innerText).filter(t => /\\$[^$]+\\$/.test(t))")
-        assert raw == []
         body = driver.find_element(By.TAG_NAME, "body").text
         overflowing = driver.execute_script(
             "return [...document.querySelectorAll('div.output_area pre')]"
             ".filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent)")
         assert overflowing == []
         assert "ran longer than the time limit" in body
-        shots = os.environ.get("CONVCOURSE_BROWSER_SCREENSHOTS")
         if shots:
             driver.save_screenshot(os.path.join(shots, "feedback-offline.png"))
+        for html in page, notes:
+            driver.get(html.as_uri())
+            layout = driver.execute_script(MATH_LAYOUT)
+            assert layout["math"] > 20 and layout["mathml"] == layout["shown"] == layout["math"]
+            for part in "fractions", "subscripts", "superscripts":
+                assert all(layout[part]), (html, part, layout[part])
+            raw = driver.execute_script(  # markdown text still holding a formula's $...$
+                "return [...document.querySelectorAll('.text_cell_render')]"
+                ".map(e => e.innerText).filter(t => /\\$[^$]+\\$/.test(t))")
+            assert raw == [], html
+        assert layout["block"] and layout["fractions"] and layout["subscripts"]
+        if shots:
+            driver.execute_script("document.querySelector('mfrac').scrollIntoView("
+                                  "{block: 'center'})")
+            driver.save_screenshot(os.path.join(shots, "feedback-formulas.png"))
     finally:
         driver.quit()
+
+
+def test_feedback_pages_look_the_same_with_only_the_css_they_use(chromium, feedback,
+                                                                  released_course, tmp_path):
+    """The largest page, as generate_feedback writes it and with all of its template's CSS
+    (FeedbackExporter.prune_css off): the same pixels in Chromium, from top to bottom."""
+    from PIL import Image, ImageChops
+
+    student, assignment = "untouched", "06_conv2d_in_full"
+    course = student_course(released_course, student, tmp_path / "course")
+    nbgrader(course, "generate_feedback", assignment, "--student", student,
+             "--FeedbackExporter.prune_css=False")
+    (full,) = (course / "feedback" / student / assignment).glob("*.html")
+    (pruned,) = (released_course / "feedback" / student / assignment).glob("*.html")
+    assert full.read_text().partition("</head>")[2] == pruned.read_text().partition("</head>")[2]
+    assert pruned.stat().st_size < full.stat().st_size - 100_000
+    driver = start_chromium(tmp_path)
+    shots = []
+    try:
+        for page in full, pruned:
+            driver.set_window_size(1280, 1400)
+            driver.get(page.as_uri())
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            driver.set_window_size(1280, height + 200)
+            time.sleep(0.5)
+            shot = tmp_path / f"{len(shots)}.png"
+            driver.save_screenshot(str(shot))
+            shots.append((height, Image.open(shot).convert("RGB")))
+    finally:
+        driver.quit()
+    (height_full, image_full), (height_pruned, image_pruned) = shots
+    assert height_full == height_pruned > 5_000
+    assert ImageChops.difference(image_full, image_pruned).getbbox() is None
 
 
 def test_report_counts_what_the_gradebook_holds(gradebook, released_course, tmp_path):

@@ -195,8 +195,8 @@ def start_chromium(workdir):
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                 "--window-size=1280,1400", f"--user-data-dir={workdir / 'chromium-profile'}",
-                # the formgrader's pages ask a CDN for MathJax (feedback pages hold their
-                # own): answer at once that no such host exists
+                # the formgrader's pages ask a CDN for MathJax (feedback pages' formulas are
+                # MathML, with no script): answer at once that no such host exists
                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
         options.add_argument(arg)
     service = Service(executable_path=CHROMEDRIVER, log_output=str(workdir / "chromedriver.log"))

@@ -6,15 +6,17 @@ sanitizing: nh3 alone must stop it. The same tests with nh3 switched off see the
 (test_without_nh3_the_attacks_reach_both_pages), so they test what they name.
 """
 import copy
+import re
 from collections import Counter
 
 import nbformat
 import pytest
+import tinycss2
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 import page_attacks
 from conftest import COURSE_ROOT
-from convgrader import pages
+from convgrader import feedback, mathml, pages
 from page_attacks import PNG, Parts, attack_notebook, feedback_page, formgrade_page, probes_outside_text
 
 
@@ -80,7 +82,7 @@ def test_nh3_keeps_what_the_course_pages_show():
     clean = str(pages.clean_html(html))
     assert '<h2 id="user-content-Sum">' in clean
     assert 'href="#user-content-Sum"' in clean  # the link still finds its heading
-    assert "$Y = \\sum_i X_i \\star K_i$, $a &lt; b$" in clean  # math for MathJax, as text
+    assert "$Y = \\sum_i X_i \\star K_i$, $a &lt; b$" in clean  # the formgrader's, for MathJax
     assert f'src="data:image/png;base64,{PNG}"' in clean and 'width="300"' in clean
     assert '<th style="text-align:left">' in clean and "<td>1</td>" in clean
     assert '<div class="highlight hl-ipython3"><pre><span class="n">x</span>' in clean
@@ -88,6 +90,29 @@ def test_nh3_keeps_what_the_course_pages_show():
     assert 'style="color:rgb(1, 2, 3)"' in clean
     assert 'href="https://d2l.ai"' in clean and 'href="#top"' in clean
     assert 'name="user-content-cell-1"' in clean
+
+
+def test_nh3_keeps_the_mathml_of_formulas():
+    for tex, display in ((r"Y = \sum_{a, b} X[i + a] \cdot K_{a}^{2}", "block"),
+                         (r"o = \left\lceil \frac{n}{s} \right\rceil \quad \text{if } \hat Y",
+                          "inline"),
+                         (r"\begin{pmatrix}1 & 2\\3 & 4\end{pmatrix} \sqrt[3]{x} \color{red}{z}",
+                          "inline")):
+        html = mathml.tex_to_mathml(tex, display)
+        assert html.startswith("<math")
+        assert str(pages.clean_html(html)).replace("&nbsp;", "\xa0") == html
+
+
+def test_nh3_keeps_no_mathml_link_or_action():
+    html = ('<math><mrow href="javascript:alert(1)" style="background:url(/x)">'
+            '<mi>x</mi></mrow><maction actiontype="statusline"><mi>y</mi><mtext>z</mtext>'
+            '</maction><semantics><mi>w</mi><annotation-xml encoding="text/html">'
+            '<img src=x onerror=alert(1)></annotation-xml></semantics>'
+            '<mspace width="1em&quot; onclick=&quot;x"></mspace></math>')
+    clean = str(pages.clean_html(html))
+    assert "href" not in clean and "url" not in clean and "onerror" not in clean
+    assert "maction" not in clean and "annotation" not in clean and "width" not in clean
+    assert "<mi>x</mi>" in clean and "<mi>y</mi>" in clean
 
 
 def test_unknown_classes_and_ids_cannot_stand_for_the_formgraders_controls():
@@ -113,14 +138,59 @@ def test_the_formgraders_page_has_no_active_content_from_the_notebook():
     assert {"answer", "answer-comment", "answer_extra_credit", "code-comment"} <= ids
 
 
-def test_the_feedback_page_has_no_active_content_and_a_constant_head():
+def without_styles(head):
+    return re.sub(r"(<style[^>]*>).*?</style>", r"\1</style>", head, flags=re.DOTALL)
+
+
+def css_rules(head):
+    """Each rule of the head's style elements: (its @media or "", its text)."""
+    def flatten(rules, media=""):
+        for rule in rules:
+            if rule.type == "at-rule" and rule.lower_at_keyword == "media":
+                yield from flatten(tinycss2.parse_rule_list(rule.content, True, True),
+                                   tinycss2.serialize(rule.prelude).strip())
+            elif rule.type != "comment":
+                yield media, tinycss2.serialize([rule]).strip()
+    return {rule for css in re.findall(r"<style[^>]*>(.*?)</style>", head, re.DOTALL)
+            for rule in flatten(tinycss2.parse_stylesheet(css, True, True))}
+
+
+def test_the_feedback_page_has_no_active_content_and_a_head_of_the_templates(monkeypatch):
     nb = attack_notebook()
-    html = feedback_page(nb)
+    html = feedback_page(copy.deepcopy(nb))
     assert probes_outside_text(html) == []
     assert page_attacks.ANSWER_TEXT in html
     head, body = html.split("</head>")
-    assert "<script" not in body and "<style" not in body
-    assert head == feedback_page(nbformat.v4.new_notebook()).split("</head>")[0]
+    assert "<script" not in html and "<style" not in body
+    # the same head for every notebook, but for the CSS rules the page cannot use
+    empty = feedback_page(nbformat.v4.new_notebook()).split("</head>")[0]
+    assert without_styles(head) == without_styles(empty)
+    monkeypatch.setattr(feedback, "used_css_only", lambda page: page)
+    full = feedback_page(nb).split("</head>")[0]
+    assert full == feedback_page(nbformat.v4.new_notebook()).split("</head>")[0]
+    assert css_rules(head) < css_rules(full)
+    assert len(head) < 20_000 < 100_000 < len(full)  # Bootstrap 3 is 117 KB
+
+
+def test_a_feedback_page_keeps_the_css_rules_it_can_use():
+    page = ('<!DOCTYPE html><html><head><title>t</title><style type="text/css">'
+            '/*! Licence */ /* note */ .used{a:1} .unused{b:2} p{c:3} .used .unused{d:4} '
+            '.used:not(.unused){e:5} #top{f:6} #gone{g:7} .used,.unused{h:8} '
+            '@media print{.used{i:9}.unused{j:10}} @media screen{.unused{k:11}} '
+            '@font-face{font-family:"Icons";src:url(icons.woff)} .unused{font-family:Icons} '
+            '@font-face{font-family:Serif2;src:url(s.woff)} .used{font-family:"Serif2"} '
+            '@keyframes spin{from{l:12}} @-webkit-keyframes spin{from{l:12}} '
+            '@keyframes stop{from{m:13}} .used{animation:spin 1s}</style>\n</head>\n'
+            '<body><p class="used other" id="top">x</p><p>.unused #gone</p></body></html>')
+    head = feedback.used_css_only(page).split("</head>")[0]
+    for kept in ("/*! Licence */", ".used{a:1}", "p{c:3}", ".used:not(.unused){e:5}",
+                 "#top{f:6}", ".used,.unused{h:8}", "@media print{.used{i:9}}",
+                 '@font-face{font-family:Serif2;', "@keyframes spin", "@-webkit-keyframes spin",
+                 '<title>t</title><style type="text/css">'):
+        assert kept in head
+    for gone in ("note", "b:2", "d:4", "g:7", "j:10", "k:11", "Icons", "stop"):
+        assert gone not in head
+    assert feedback.used_css_only(page).split("</head>")[1] == page.split("</head>")[1]
 
 
 def test_the_feedback_pages_title_is_text():
