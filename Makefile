@@ -18,7 +18,7 @@ SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
         report grade benchmark demo test check postgresql bubblewrap chromium slurm clean \
-        exchange demo-exchange kit test-kit ci kernel-account
+        exchange demo-exchange kit test-kit ci kernel-account hub hub-proxy
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class (batch grader), then the grade table"
@@ -35,6 +35,7 @@ help:
 	@echo "make benchmark stock nbgrader vs the batch grader on STUDENTS students -> bench/"
 	@echo "make exchange  (administrator, as root, once) the exchange folder EXCHANGE and students' nbgrader config"
 	@echo "make demo-exchange  (as root) release, fetch, submit, collect, grade, feedback with three student accounts"
+	@echo "make hub       (administrator, as root) JupyterHub for the course on 127.0.0.1:HUB_PORT, in the foreground"
 	@echo "make kit       the student kit -> dist/conv-basics-kit/ and .zip (notebooks, checks, pins, README)"
 	@echo "make test-kit  install the kit in fresh venvs (KIT_PYTHONS) and run every notebook with the notes' answers"
 	@echo "make clean     remove submissions, grades, feedback and the gradebook"
@@ -140,7 +141,7 @@ chromium:
 	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && fc-list :lang=zh | grep -q .; } || { \
 	  $(call apt_install,Chromium,chromium chromium-driver fonts-noto-cjk,the browser tests will be skipped); }
 
-test: install postgresql bubblewrap chromium slurm
+test: install postgresql bubblewrap chromium slurm hub-proxy
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not kit" source grader_tests
 
 # The student kit as a student installs it: a fresh venv per Python of KIT_PYTHONS (found on
@@ -188,3 +189,41 @@ demo-exchange:
 clean:
 	rm -rf submitted feedback reports grades.csv gradebook.db grading_failures
 	find autograded -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+
+# The course on a JupyterHub of its own (convgrader/hub.py, deploy/hub/jupyterhub_config.py):
+#   sudo make hub INSTRUCTORS="ada" GRADERS="tom tia" HUB_STUDENTS_GROUP=conv-students
+# runs JupyterHub in the foreground on 127.0.0.1:HUB_PORT (README: "Run the course on
+# JupyterHub", and how to run it under systemd). Users log in with their Linux accounts (PAM,
+# so as root); the formgrader runs as GRADER_ACCOUNT in its own copy of the course; the hub's
+# database and cookie secret go to HUB_STATE (mode 700). Like `make exchange`, it does not
+# install the venv (run `make install` as the instructor first: it installs jupyterhub).
+HUB_PORT ?= 8000
+HUB_STATE ?= /srv/convcourse-hub
+GRADER_ACCOUNT ?= convcourse-grader
+INSTRUCTORS ?= $(CONVCOURSE_HUB_INSTRUCTORS)
+GRADERS ?= $(CONVCOURSE_HUB_GRADERS)
+HUB_STUDENTS ?= $(CONVCOURSE_HUB_STUDENTS)
+HUB_STUDENTS_GROUP ?= $(CONVCOURSE_HUB_STUDENTS_GROUP)
+HUB_ADMINS ?= $(CONVCOURSE_HUB_ADMINS)
+hub_env = CONVCOURSE_HUB_PORT="$(HUB_PORT)" CONVCOURSE_HUB_STATE="$(HUB_STATE)" \
+	CONVCOURSE_HUB_GRADER="$(GRADER_ACCOUNT)" CONVCOURSE_HUB_INSTRUCTORS="$(INSTRUCTORS)" \
+	CONVCOURSE_HUB_GRADERS="$(GRADERS)" CONVCOURSE_HUB_STUDENTS="$(HUB_STUDENTS)" \
+	CONVCOURSE_HUB_STUDENTS_GROUP="$(HUB_STUDENTS_GROUP)" CONVCOURSE_HUB_ADMINS="$(HUB_ADMINS)" \
+	CONVCOURSE_EXCHANGE="$(EXCHANGE)" CONVCOURSE_HUB_EXCHANGE_CONFIG="$(STUDENT_CONFIG_DIR)" \
+	$(if $(HUB_COURSE),CONVCOURSE_HUB_COURSE="$(HUB_COURSE)")
+
+hub: hub-proxy bubblewrap
+	@$(venv_needed)
+	@test -x $(BIN)/jupyterhub || { echo "$(BIN)/jupyterhub is missing: run 'make install' (as the instructor) first." >&2; exit 1; }
+	$(hub_env) $(BIN)/python -m convgrader.hub run
+
+# JupyterHub's proxy, configurable-http-proxy from npm, pinned by deploy/hub/package-lock.json,
+# installed in deploy/hub/node_modules (not a downloaded binary); again when the lock changes.
+HUB_PROXY_STAMP := deploy/hub/node_modules/.package-lock.json
+hub-proxy: $(HUB_PROXY_STAMP)
+
+$(HUB_PROXY_STAMP): deploy/hub/package.json deploy/hub/package-lock.json
+	@command -v npm >/dev/null || { \
+	  $(call apt_install,npm,nodejs npm,the hub and its browser test cannot start); }
+	npm ci --prefix deploy/hub --omit=dev --no-audit --no-fund
+	touch $@
