@@ -220,6 +220,12 @@ class Flow:
             self.answer(name)
         return self.each_student_runs("nbgrader", "submit", ASSIGNMENT, names=names)
 
+    def submit_as(self, name, other):
+        """``name`` runs `nbgrader submit --student=<other>` on their own fetched work: a
+        submission in ``other``'s name, which collect must refuse (convgrader/collect.py)."""
+        (step,) = self.run((name, ["nbgrader", "submit", ASSIGNMENT, "--student", other]))
+        return step
+
     def grade(self, workers=1):
         collected = self.instructor_runs("nbgrader", "collect", ASSIGNMENT)
         self.instructor_runs("nbgrader", "db", "student", "import", self.roster().name)
@@ -245,9 +251,12 @@ class Flow:
         return sorted((self.work(name) / ASSIGNMENT / "feedback").glob("*/*.html"))
 
     def submissions(self):
-        """{student id: their submission's folder in the exchange's inbound/}."""
+        """{student id: their submission's folder in the exchange's inbound/}: the one
+        named for them that they own (not one another student made in their name)."""
         inbound = self.root / COURSE_ID / "inbound"
-        return {p.name.split("+")[0]: p for p in inbound.iterdir()}
+        uids = {name: user.uid for name, (_, user) in self.students.items()}
+        return {p.name.split("+")[0]: p for p in inbound.iterdir()
+                if uids.get(p.name.split("+")[0]) == p.lstat().st_uid}
 
     def released_feedback(self):
         """{student id: their feedback page in the exchange}, named as nbgrader names it."""
