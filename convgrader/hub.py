@@ -32,6 +32,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -171,6 +172,8 @@ def grader_account(name):
     if not home.is_dir():
         home.mkdir(mode=0o700, parents=True)
         os.chown(home, account.pw_uid, account.pw_gid)
+    if home.stat().st_uid == account.pw_uid:
+        os.chmod(home, 0o700)  # useradd makes it 755; the formgrader's runtime files are there
     return account
 
 
@@ -243,6 +246,9 @@ def run(settings, argv=()):
     print(f"JupyterHub on http://127.0.0.1:{settings.port}/ (state {settings.state}, formgrader "
           f"as {settings.grader} in {settings.course}); Ctrl-C stops it", flush=True)
     os.chdir(settings.state)
+    # Started in the background by a shell, the hub would pass SIGINT ignored on to the
+    # formgrader, which JupyterHub stops with SIGINT first (and waits for).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(jupyterhub, [str(jupyterhub), "-f", str(CONFIG_FILE), *argv])
 
 
