@@ -307,9 +307,9 @@ def test_feedback_pages_load_nothing_from_the_network(feedback):
 
 # MathJax inside made each page 2.2 MB (2,374 KB the largest, 270 MB the sample class).
 # Without it, two thirds of a page were Bootstrap's CSS: a page keeps the rules it can use
-# (head 12 KB). The largest pages' content (06 and 08: highlighted code, outputs, formulas)
-# is 135 to 153 KB, so they are 150 to 166 KB.
-MAX_PAGE_BYTES = 200_000
+# (head 12 KB); and a third of the largest pages' content (06 and 08) were spans around
+# code's names and punctuation, which the style does not colour: gone.
+MAX_PAGE_BYTES = 150_000
 MAX_HEAD_BYTES = 20_000
 
 

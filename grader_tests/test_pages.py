@@ -193,6 +193,23 @@ def test_a_feedback_page_keeps_the_css_rules_it_can_use():
     assert feedback.used_css_only(page).split("</head>")[1] == page.split("</head>")[1]
 
 
+def test_highlighted_code_has_a_span_only_where_the_pages_css_styles_one():
+    """Names and punctuation, which the style leaves as the code's text, had a span each:
+    a third of the largest pages' bytes, doing nothing in a page with no script."""
+    nb = nbformat.v4.new_notebook(cells=[new_code_cell(
+        "import torch\nx = torch.ones((2, 3))  # a comment\nprint(f'{x.sum():g}', 1.5)")])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    head, body = feedback_page(nb).split("</head>")
+    classes = Counter(re.findall(r'<span class="([^"]+)">', body))
+    assert {"kn", "c1", "mi", "mf", "s1", "nb"} <= set(classes), classes
+    assert not {"n", "p"} & set(classes), classes
+    styled = {rule.split("{")[0].split(".")[-1].strip()
+              for _, rule in css_rules(head) if rule.startswith(".highlight .")}
+    assert set(classes) <= styled, set(classes) - styled
+    text = re.sub(r"<[^>]+>", "", body)
+    assert "x = torch.ones((2, 3))" in text.replace("&#39;", "'")
+
+
 def test_the_feedback_pages_title_is_text():
     html = feedback_page(nbformat.v4.new_notebook(), notebook="a</title><script>x()</script>")
     assert "<title>a&lt;/title&gt;&lt;script&gt;x()&lt;/script&gt;</title>" in html
