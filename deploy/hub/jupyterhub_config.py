@@ -28,6 +28,8 @@ c.ConfigurableHTTPProxy.pid_file = str(settings.state / "jupyterhub-proxy.pid")
 c.JupyterHub.db_url = f"sqlite:///{settings.state / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(settings.state / "jupyterhub_cookie_secret")
 c.JupyterHub.cleanup_servers = True  # stopping the hub stops every server and the formgrader
+# A newer jupyterhub (requirements.txt) upgrades the database's schema at start, after a copy.
+c.JupyterHub.upgrade_db = True
 
 # -- who logs in: Linux accounts, through PAM (JupyterHub's default authenticator) --------
 c.JupyterHub.authenticator_class = "pam"
