@@ -103,10 +103,32 @@ def _grade(assignment, student):
     from convgrader.submissions import refusal_in_log
     refused = None if result["success"] else refusal_in_log(result.get("log"), student,
                                                             assignment)
+    reason = refused if refused is not None else \
+        failure_cause(result.get("log")) or "".join((result.get("error") or "").strip()
+                                                    .splitlines()[-1:])
     return {"assignment": assignment, "student": student, "success": result["success"],
-            "seconds": time.monotonic() - start,
-            "error": [refused] if refused is not None
-            else (result.get("error") or "").strip().splitlines()[-1:] or [""]}
+            "seconds": time.monotonic() - start, "error": [reason]}
+
+
+# A reason is one line in the instructor's terminal and the class report: printable, short.
+MAX_REASON = 300
+
+
+def failure_cause(log):
+    """Why nbgrader could not grade a submission: the exception its last traceback in the
+    captured log (``capture_log``: "[LEVEL] message" lines, a traceback's lines after its
+    first) ends with. nbgrader's own exception only says "Please see the above traceback"."""
+    cause, in_traceback = None, False
+    for line in (log or "").splitlines():
+        if line.startswith("["):
+            in_traceback = line.endswith("Traceback (most recent call last):")
+        elif in_traceback and line.strip() and not line[0].isspace() and \
+                not line.startswith(("During handling of", "The above exception")):
+            cause = line.strip()
+    if cause is None:
+        return None
+    printable = "".join(c if c.isprintable() else " " for c in cause)
+    return printable[:MAX_REASON] + ("..." if len(printable) > MAX_REASON else "")
 
 
 def submissions(course_root, assignments=(), students=()):

@@ -239,3 +239,32 @@ def test_the_schedulers_files_grade_one_shard_per_task_with_their_cpus():
     assert spec["completions"] == spec["parallelism"] == int(env["CONVCOURSE_SHARDS"]["value"])
     assert "--shard auto" in " ".join(container["args"])
     assert env["CONVCOURSE_DB_URL"]["valueFrom"]["secretKeyRef"]["name"]
+
+
+NBGRADER_LOG = """\
+[INFO] Autograding /c/autograded/s/a/a.ipynb
+[ERROR] There was an error processing assignment: /c/submitted/s/a
+[ERROR] Traceback (most recent call last):
+  File "/v/nbgrader/converters/base.py", line 392, in convert_notebooks
+    self.convert_single_notebook(notebook_filename)
+RuntimeError: Kernel didn't respond in 60 seconds
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/v/x.py", line 1, in f
+TimeoutError: the sandbox's fork server did not answer\x1b[31m
+[ERROR] There was an error processing assignment 'a' for student 's'
+[ERROR] Please see the the above traceback for details on the specific errors on the above failures.
+"""
+
+
+def test_a_failure_is_named_by_the_exception_in_nbgraders_log():
+    """The batch printed nbgrader's last words ("Please see the above traceback") as the
+    reason a submission failed, and no traceback: the instructor could not tell why."""
+    from convgrader.batch import MAX_REASON, failure_cause
+    assert failure_cause(NBGRADER_LOG) == "TimeoutError: the sandbox's fork server did not " \
+                                          "answer [31m"
+    assert failure_cause("[INFO] Autograding\n[ERROR] no traceback here\n") is None
+    long = failure_cause("[ERROR] Traceback (most recent call last):\nValueError: " + "x" * 9999)
+    assert len(long) == MAX_REASON + 3 and long.endswith("...")

@@ -20,6 +20,7 @@ import pwd
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,12 @@ def account(name, private_home=False):
     except KeyError:
         if os.geteuid() != 0:
             raise CannotCreate(f"there is no user {name}, and only root can create it")
-        made = subprocess.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/sh",
-                               name], capture_output=True, text=True)
+        for _ in range(50):
+            made = subprocess.run(["useradd", "--create-home", "--user-group", "--shell",
+                                   "/bin/sh", name], capture_output=True, text=True)
+            if made.returncode != 10:  # 10: /etc/passwd was locked (another useradd): again
+                break
+            time.sleep(0.1)
         try:  # another test session may have made it at the same time (useradd exits 9)
             user = _user(pwd.getpwnam(name))
         except KeyError:
