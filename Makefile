@@ -96,7 +96,10 @@ report: install
 
 # The whole instructor pipeline on the sample class, from a clean slate, graded by the
 # course's batch grader (`make autograde` is stock nbgrader's, one notebook at a time: the
-# tests show both give the same grades).
+# tests show both give the same grades). The sample class's looping attacks would each wait
+# out the 60 s cell limit: the demo's is 10 s (no honest cell takes 1 s), as the tests' 5 s.
+demo: export CONVCOURSE_CELL_TIMEOUT ?= 10
+demo: export CONVCOURSE_INTERRUPT_GRACE ?= 5
 demo: clean release collect-sample grade feedback export table report
 	@echo "Autograded notebooks: autograded/  Feedback: feedback/  Grades: grades.csv"
 	@echo "Instructor report: reports/report.png, reports/test_cells.csv, reports/scores.csv"
