@@ -16,7 +16,6 @@ users who log in (``password``) and locked again by ``stop``.
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import psutil
 
 from conftest import SESSION_MARK, TEST_TIME_LIMITS
 from convgrader import hub
-from ports import free_ports
+from ports import free_ports, stop_process_group
 
 PROXY = hub.PROXY
 
@@ -150,13 +149,7 @@ class Hub:
     def stop(self):
         """Stop the hub (it stops the servers, the formgrader and the proxy), then whatever of
         it is left; lock the passwords set."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=60)
         left = self.processes()
         for process in left:
             try:

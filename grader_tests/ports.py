@@ -1,6 +1,10 @@
-"""Free TCP ports on loopback, for the servers the tests start (JupyterLab, PostgreSQL, Slurm)."""
+"""Free TCP ports on loopback for the servers the tests start (JupyterLab, JupyterHub,
+PostgreSQL, Slurm), and stopping such a server with what it started."""
 import contextlib
+import os
+import signal
 import socket
+import subprocess
 
 
 def free_ports(count=1):
@@ -11,3 +15,16 @@ def free_ports(count=1):
         for probe in sockets:
             probe.bind(("127.0.0.1", 0))
         return [probe.getsockname()[1] for probe in sockets]
+
+
+def stop_process_group(process, timeout):
+    """Stop ``process`` (a Popen started with start_new_session=True) and its process group:
+    SIGTERM, then SIGKILL if it is still running after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -29,7 +29,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -45,7 +44,7 @@ from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from convgrader import sample_class
 from convgrader.notebooks import read
 from convgrader.sanitize import NOTE
-from ports import free_ports
+from ports import free_ports, stop_process_group
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -176,13 +175,7 @@ class Lab:
         time.sleep(1)
 
     def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process, timeout=20)
 
 
 def start_chromium(workdir):
