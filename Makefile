@@ -13,7 +13,6 @@ export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-ASSIGNMENTS := $(sort $(notdir $(wildcard source/[0-9]*)))
 SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
