@@ -217,3 +217,13 @@ def remove_stale(prefix):
     for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
         if owner_is_gone(path.name[len(prefix):]):
             remove_tree(path)
+
+
+def give_tree(top, uid, gid):
+    """Make ``top`` and everything under it (just copied by root) belong to ``uid``:``gid``,
+    links included, never following one. os.walk recurses: only for trees of bounded depth
+    (the course's own, or a submission's copy whose depth the sandbox checked)."""
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for folder, folders, files in os.walk(top):
+        for name in folders + files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convcourse.exchange import COURSE_ID
-from convgrader import exchange
+from convgrader import exchange, fs
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 HUB_FOLDER = COURSE_ROOT / "deploy" / "hub"
@@ -190,9 +190,7 @@ def course_copy(course, grader):
     course.mkdir(mode=0o700, parents=True)
     shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
     shutil.copytree(COURSE_ROOT / "source", course / "source")
-    for folder, folders, files in os.walk(course):
-        for name in [".", *folders, *files]:
-            os.lchown(os.path.join(folder, name), grader.pw_uid, grader.pw_gid)
+    fs.give_tree(course, grader.pw_uid, grader.pw_gid)
     os.chmod(course, 0o700)
     return course
 

@@ -368,15 +368,6 @@ def _check_size(directory, limit):
 KEPT_FROM_KERNEL = ("*.ipynb", ".ipynb_checkpoints")
 
 
-def _give(top, uid, gid):
-    """Make ``top`` and everything under it (just copied by root) belong to ``uid``:``gid``,
-    links included, never following one."""
-    os.chown(top, uid, gid, follow_symlinks=False)
-    for folder, folders, files in os.walk(top):
-        for name in folders + files:
-            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
-
-
 def remove_stale_folders():
     """Remove the sandbox folders of grading processes that were killed before removing
     theirs (``convcourse-sandbox-<pid>-...`` in the temporary folder)."""
@@ -542,7 +533,7 @@ class Sandbox:
             out.write(json.dumps(
                 {k: v.decode() if isinstance(v, bytes) else v for k, v in connection_info.items()}))
         if (self.uid, self.gid) != (os.geteuid(), os.getegid()):  # root: the account's to use
-            _give(self.work, self.uid, self.gid)
+            fs.give_tree(self.work, self.uid, self.gid)
             os.chown(connection_file, self.uid, self.gid)
         inner_pid = self._request({"op": "fork",
                                    "args": ["-f", str(connection_file), *arguments],
