@@ -26,7 +26,6 @@ import bleach
 import markupsafe
 import tinycss2
 from jinja2 import DictLoader, pass_context
-from markupsafe import escape
 from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.highlight import Highlight2HTML, _pygments_highlight
 from nbconvert.filters.markdown_mistune import MarkdownWithMath
@@ -232,7 +231,7 @@ class StyledTokensHighlight(Highlight2HTML):
     def __call__(self, source, language=None, metadata=None):
         language = language or self.pygments_lexer
         style = self.config.get("CSSHTMLHeaderPreprocessor", {}).get("style", "default")
-        formatter = _StyledTokensOnly(cssclass=escape(f" highlight hl-{language}"), style=style,
+        formatter = _StyledTokensOnly(cssclass=markupsafe.escape(f" highlight hl-{language}"), style=style,
                                       **self.extra_formatter_options)
         return _pygments_highlight(source or " ", formatter, language, metadata)
 
