@@ -231,8 +231,8 @@ class StyledTokensHighlight(Highlight2HTML):
     def __call__(self, source, language=None, metadata=None):
         language = language or self.pygments_lexer
         style = self.config.get("CSSHTMLHeaderPreprocessor", {}).get("style", "default")
-        formatter = _StyledTokensOnly(cssclass=markupsafe.escape(f" highlight hl-{language}"), style=style,
-                                      **self.extra_formatter_options)
+        formatter = _StyledTokensOnly(cssclass=markupsafe.escape(f" highlight hl-{language}"),
+                                      style=style, **self.extra_formatter_options)
         return _pygments_highlight(source or " ", formatter, language, metadata)
 
 
