@@ -71,6 +71,12 @@ def _init_worker(course_root, kernel_name, started=None):
     _api = NbGraderAPI(config=config)
 
 
+# Workers share one SQLite gradebook, and SQLite lets one write at a time. sqlite3 waits 5 s
+# for the lock, then fails that notebook's grading ("database is locked", nbgrader's "Please
+# see the above traceback"); a loaded machine's other worker can hold the lock that long.
+SQLITE_BUSY_SECONDS = 120
+
+
 def _reuse_database_engines():
     """One SQLAlchemy engine per database in this worker, instead of one per Gradebook.
 
@@ -86,6 +92,8 @@ def _reuse_database_engines():
     def create_engine(url, **kwargs):
         key = (str(url), tuple(sorted(kwargs.items())))
         if key not in engines:
+            if sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite":
+                kwargs["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
             engines[key] = sqlalchemy.create_engine(url, **kwargs)
         return engines[key]
 

@@ -268,3 +268,34 @@ def test_a_failure_is_named_by_the_exception_in_nbgraders_log():
     assert failure_cause("[INFO] Autograding\n[ERROR] no traceback here\n") is None
     long = failure_cause("[ERROR] Traceback (most recent call last):\nValueError: " + "x" * 9999)
     assert len(long) == MAX_REASON + 3 and long.endswith("...")
+
+
+def test_a_worker_waits_for_the_gradebook_another_worker_is_writing(tmp_path, monkeypatch):
+    """The batch's workers share one SQLite gradebook; sqlite3 gives up on a lock after 5 s,
+    and the notebook whose write gave up was not graded ("database is locked")."""
+    import sqlite3
+    import threading
+    import time
+
+    import nbgrader.api
+
+    from convgrader import batch
+    monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)
+    batch._reuse_database_engines()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url):
+        pass  # the tables, before the other worker locks the file
+    other_worker = sqlite3.connect(tmp_path / "gradebook.db", isolation_level=None,
+                                   check_same_thread=False)
+    other_worker.execute("BEGIN EXCLUSIVE")
+    released = threading.Timer(7, other_worker.rollback)  # longer than sqlite3's 5 s
+    released.start()
+    start = time.monotonic()
+    try:
+        with Gradebook(url) as gb:
+            gb.add_student("waited")
+    finally:
+        released.join()
+    assert time.monotonic() - start >= 6.5
+    with Gradebook(url) as gb:
+        assert [s.id for s in gb.students] == ["waited"]
