@@ -66,7 +66,7 @@ def _init_worker(course_root, kernel_name, started=None):
     if kernel_name:
         config.Execute.kernel_name = kernel_name
     if kernel_name == "python3":  # --cold: stock kernels, started by the stock client
-        from convgrader.warm import STOCK_CLIENT
+        from convgrader.kernels.clients import STOCK_CLIENT
         config.AsyncKernelManager.client_class = STOCK_CLIENT
     _api = NbGraderAPI(config=config)
 

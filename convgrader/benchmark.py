@@ -29,7 +29,7 @@ import psutil
 
 from convgrader import sample_class
 from convgrader.notebooks import read
-from convgrader.warm import STOCK_CLIENT
+from convgrader.kernels.clients import STOCK_CLIENT
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"

@@ -32,3 +32,8 @@ class KernelServerError(GraderError):
 
 class SandboxNotClean(GraderError):
     """What the last kernel left in a sandbox could not be cleared: a new sandbox is built."""
+
+
+class SubmissionRefused(GraderError):
+    """A submission the grader will not copy, read or run; ``str()`` is the one-line reason
+    (the student's work must change, not the grader's setup)."""

@@ -21,12 +21,10 @@ nbgrader_config.py puts them into ``nbgrader autograde`` and ``generate_feedback
 """
 import asyncio
 import functools
-import shutil
-import tempfile
 import time
 from collections import Counter
+from queue import Empty
 
-import zmq
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
@@ -35,9 +33,12 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
 from convgrader import judge, outputs
+from convgrader.budget import TimeBudget
+from convgrader.errors import GraderError
+# nbgrader_config.py named the client here before it moved (c.AsyncKernelManager.client_class).
+from convgrader.kernels.clients import BoundedKernelClient
 from convgrader.notebooks import (error_output, is_solution, is_test, nbgrader_meta,
                                   stream_output)
-from convgrader.warm import PromptKernelClient
 
 
 class RestoreCellRoles(NbGraderPreprocessor):
@@ -96,56 +97,8 @@ def explain_timeout(outputs, what, seconds):
     return kept
 
 
-class KernelStopped(Exception):
+class KernelStopped(GraderError):
     """The kernel can run no more cells: it died, or it ignored the timeout's interrupt."""
-
-
-class BoundedKernelClient(PromptKernelClient):
-    """The grading kernels' client. A message larger than ``MAX_RELAYED_MESSAGE_BYTES`` in
-    all its frames never reaches the grader's memory: the relay it comes through cuts the
-    connection (``outputs.Relay``; ZeroMQ's own ``MAXMSGSIZE`` limits each frame only), and
-    that channel stays silent: ``GuardedExecute.reconnect`` opens a new one, and the cell or
-    check whose output was lost fails; nobody else is affected. ZeroMQ queues at most
-    ``QUEUED_MESSAGES`` for the grader. Smaller messages go through
-    ``outputs.BoundedSession``, which refuses one over its limits (size, lists and objects,
-    nesting) before parsing it, and never raises on what a kernel sends."""
-
-    MAX_MESSAGE_BYTES = 64 * 2 ** 20
-    # One message in all its frames (the relay cuts the connection past it), and how many
-    # ZeroMQ may queue for the grader: together, the most a kernel can make it hold.
-    MAX_RELAYED_MESSAGE_BYTES = 8 * 2 ** 20
-    QUEUED_MESSAGES = 16
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.context.setsockopt(zmq.MAXMSGSIZE, self.MAX_MESSAGE_BYTES)
-        self.context.setsockopt(zmq.RCVHWM, self.QUEUED_MESSAGES)
-        self._relays, self._relay_folder = {}, None
-        # The kernel manager hands its own Session to its clients: this one checks and signs
-        # with the same key, and bounds what it reads.
-        if not isinstance(self.session, outputs.BoundedSession):
-            self.session = outputs.BoundedSession.like(self.session, parent=self)
-
-    def _make_url(self, channel):
-        """The address of a new relay to the kernel's ``channel`` (``outputs.Relay``), for a
-        new channel: ZeroMQ buffers a message whole before anyone sees it, and limits only
-        each frame's size."""
-        if self._relay_folder is None:
-            self._relay_folder = tempfile.mkdtemp(prefix="convgrader-relays-")
-        if channel in self._relays:  # the channel it served has been replaced
-            self._relays[channel].close()
-        self._relays[channel] = outputs.Relay(super()._make_url(channel),
-                                              self.MAX_RELAYED_MESSAGE_BYTES, self._relay_folder)
-        return self._relays[channel].url
-
-    def stop_channels(self):
-        super().stop_channels()
-        for relay in self._relays.values():
-            relay.close()
-        self._relays = {}
-        if self._relay_folder:
-            shutil.rmtree(self._relay_folder, ignore_errors=True)
-            self._relay_folder = None
 
 
 class GuardedExecute(Execute):
@@ -181,27 +134,24 @@ class GuardedExecute(Execute):
         self._check_assign_resources(resources)
         self._stopped = None
         self._spent_bytes, self._spent_messages, self._noted = Counter(), Counter(), set()
-        self._deadline = time.monotonic() + self.notebook_timeout
-        self._cell_timeout = self.timeout
+        self.budget = TimeBudget(self.timeout, self.notebook_timeout, self.interrupt_grace)
+        # nbclient asks this hook for each cell's limit: the cell's, within the notebook's.
+        self.timeout_func = self.budget.cell_limit
         tests = []
-        try:
-            with self.setup_kernel():
-                info_msg = self.wait_for_reply(self.kc.kernel_info())
-                self.nb.metadata["language_info"] = language_info(info_msg)
-                for index, cell in enumerate(self.nb.cells):
-                    if is_test(cell):
-                        tests.append(cell)
-                    else:
-                        self.preprocess_cell(cell, resources, index)
-                self._judge(tests)
-        finally:
-            self.timeout = self._cell_timeout
+        with self.setup_kernel():
+            info_msg = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = language_info(info_msg)
+            for index, cell in enumerate(self.nb.cells):
+                if is_test(cell):
+                    tests.append(cell)
+                else:
+                    self.preprocess_cell(cell, resources, index)
+            self._judge(tests)
         self.set_widgets_metadata()
         return self.nb, self.resources
 
     def _judge(self, tests):
-        calls_in_kernel = judge.KernelCalls(self, self.log, self._cell_timeout or 60,
-                                            self.interrupt_grace, self._deadline)
+        calls_in_kernel = judge.KernelCalls(self, self.log, self.budget)
         if self._stopped:
             calls_in_kernel.stopped = "the kernel had stopped before the tests (see the cell " \
                                       "where it stopped)."
@@ -222,15 +172,12 @@ class GuardedExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
-        left = self._deadline - time.monotonic()
-        if not self._stopped and left <= 0:
+        if not self._stopped and self.budget.left() <= 0:
             self._stopped = (f"The notebook ran past its time limit ({self.notebook_timeout} s); "
                              "this cell and later ones could not run.")
         if self._stopped:
             cell.outputs = [error_output("KernelStopped", self._stopped)]
             return cell, resources
-        # A cell may not run past the notebook's deadline either.
-        self.timeout = max(1, min(self._cell_timeout or left, int(left) + 1))
         try:
             cell, resources = self._execute(cell, index), self.resources
             if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
@@ -266,7 +213,7 @@ class GuardedExecute(Execute):
 
     def _explain_timeout(self, cell):
         """nbclient's timeout leaves a bare KeyboardInterrupt and CellTimeoutError: say why."""
-        cell.outputs = explain_timeout(cell.outputs, "This cell", self.timeout)
+        cell.outputs = explain_timeout(cell.outputs, "This cell", self.budget.last_cell_limit)
 
     async def reconnect(self):
         """A new IOPub channel to the kernel. ZeroMQ drops a connection that brings a message
@@ -279,7 +226,7 @@ class GuardedExecute(Execute):
                                           self.interrupt_grace))["msg_type"] != "iopub_welcome":
                 pass
         except asyncio.TimeoutError as error:
-            raise KernelStopped() from error
+            raise KernelStopped("the kernel did not greet a new channel") from error
 
     def _stop(self, cell, reason):
         self.log.error("Stopping execution: %s", reason)
@@ -289,15 +236,22 @@ class GuardedExecute(Execute):
     def _check_responsive(self):
         """After a timeout's interrupt, the kernel must answer a no-op within the grace time."""
         msg_id = self.kc.execute("", silent=True, store_history=False)
-        # nbclient's wait_for_reply waits self.timeout (None: when no cell is given), then
-        # interrupts again and answers None.
-        self.timeout = self.interrupt_grace
-        try:
-            reply = self.wait_for_reply(msg_id)
-        except Exception as error:  # DeadKernelError
-            raise KernelStopped() from error
-        if reply is None:
-            raise KernelStopped()
+        if run_sync(self._reply_within)(msg_id, self.budget.grace_deadline()) is None:
+            raise KernelStopped("the kernel did not answer after the interrupt")
+
+    async def _reply_within(self, msg_id, deadline):
+        """The shell reply to ``msg_id`` if it comes before ``deadline`` (monotonic time);
+        None if it does not, or the kernel died."""
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(left, 1.0)))
+            except Empty:
+                if not await ensure_async(self.km.is_alive()):
+                    return None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+        return None
 
     # ---- what the kernel sends is bounded and rebuilt before it is kept ----
 

@@ -2,8 +2,8 @@
 
 During grading a test cell never reaches the student's kernel. The grader runs it in its
 own process with each of the student's functions replaced by a stand-in that sends the
-call's arguments to the kernel (``convgrader.calls``) and brings back an observation of
-what the function returned (``convcourse.checks.Reported``). The test cell's own code,
+call's arguments to the kernel (``convgrader.kernels.inside.calls``) and brings back a
+record of what the function returned (``convcourse.records.Reported``). The test cell's own code,
 its inputs' construction and its expected values (PyTorch's layers) run here, where
 student code cannot patch them, and where the hidden tests' source stays.
 
@@ -22,10 +22,15 @@ from time import monotonic
 
 from nbclient.util import ensure_async, run_sync
 
-from convcourse import checks
-from convgrader import calls
-from convcourse.checks import CheckFailed, Reported
+from convcourse import checks, records
+from convcourse.checks import CheckFailed
+from convcourse.records import Reported
+from convgrader.budget import TimeBudget
 from convgrader.notebooks import error_output, stream_output
+
+# The line a kernel runs for each call: the module is imported by name in the kernel.
+CALL = ("__import__('convgrader.kernels.inside.calls').kernels.inside.calls"
+        ".call({name!r}, {payload!r})")
 
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*\n?",
                      re.MULTILINE | re.DOTALL)
@@ -57,12 +62,12 @@ class Verdict:
 
 class KernelCalls:
     """Calls of the student's functions, made in the kernel of ``client`` (a running
-    nbclient ``NotebookClient``) on behalf of test cells run here."""
+    nbclient ``NotebookClient``: its kernel client and manager, and its ``reconnect``) on
+    behalf of test cells run here, within the notebook's time ``budget``
+    (``convgrader.budget.TimeBudget``)."""
 
-    def __init__(self, client, log, cell_timeout, interrupt_grace, notebook_deadline):
-        self.client, self.log = client, log
-        self.cell_timeout, self.interrupt_grace = cell_timeout, interrupt_grace
-        self.notebook_deadline = notebook_deadline
+    def __init__(self, client, log, budget):
+        self.client, self.log, self.budget = client, log, budget
         self.stopped = None  # why the kernel can run no more calls
         self.detailed, self.part_deadline = True, None
 
@@ -78,7 +83,7 @@ class KernelCalls:
     def run(self, source, namespace, verdict, detailed):
         """Run one part of a test cell here, recording its checks in ``verdict``."""
         self.detailed = detailed
-        self.part_deadline = min(monotonic() + self.cell_timeout, self.notebook_deadline)
+        self.part_deadline = self.budget.part_deadline()
         printed = io.StringIO()
         try:
             with checks.recording() as checked, contextlib.redirect_stdout(printed):
@@ -97,8 +102,8 @@ class KernelCalls:
 
     def call(self, name, args, kwargs):
         if self.stopped:
-            return Reported.failure("stopped", f"could not run: {self.stopped}")
-        code = f"__import__('convgrader.calls').calls.call({name!r}, {calls.encode(args, kwargs)!r})"
+            return Reported.failure(records.STOPPED, f"could not run: {self.stopped}")
+        code = CALL.format(name=name, payload=records.encode_call(args, kwargs))
         return run_sync(self._call_in_kernel)(code)
 
     async def _call_in_kernel(self, code):
@@ -111,23 +116,24 @@ class KernelCalls:
         if finished and record is not None:
             return Reported(record, detailed=self.detailed)
         if finished:
-            return Reported.failure("no result", "sent no result to the grader.")
+            return Reported.failure(records.NO_RESULT, "sent no result to the grader.")
         if self.stopped:
-            return Reported.failure("stopped", "could not finish: " + self.stopped)
-        self.log.warning("A test call ran past %s s: interrupting the kernel", self.cell_timeout)
+            return Reported.failure(records.STOPPED, "could not finish: " + self.stopped)
+        self.log.warning("A test call ran past its time limit: interrupting the kernel")
         await ensure_async(self.client.km.interrupt_kernel())
-        _, finished = await self._results(msg_id, monotonic() + self.interrupt_grace)
+        _, finished = await self._results(msg_id, self.budget.grace_deadline())
         if not finished and await self._answers_after_reconnecting():
-            return Reported.failure("no result", "sent no result to the grader (its output "
+            return Reported.failure(records.NO_RESULT, "sent no result to the grader (its output "
                                                  "never arrived whole, or it ran too long).")
         if not finished:
             self._stop("the kernel ran past the time limit in an earlier check and did not "
                        "stop when interrupted.")
-            return Reported.failure("stopped", "ran past the time limit and the kernel did "
+            return Reported.failure(records.STOPPED, "ran past the time limit and the kernel did "
                                                "not stop when interrupted; later checks "
                                                "could not run.")
-        return Reported.failure("timeout", f"ran longer than the time limit of "
-                                           f"{self.cell_timeout} s per test cell and was stopped.")
+        return Reported.failure(records.TIMEOUT, f"ran longer than the time limit of "
+                                                 f"{self.budget.cell or TimeBudget.DEFAULT_CELL}"
+                                                 " s per test cell and was stopped.")
 
     async def _results(self, msg_id, deadline):
         """(the call's observation, whether the kernel finished the call before deadline).
@@ -148,7 +154,7 @@ class KernelCalls:
                 continue
             content = msg["content"]
             if msg["msg_type"] == "display_data" and record is None:
-                record = content.get("data", {}).get(calls.MIME)
+                record = content.get("data", {}).get(records.MIME)
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
                 return record, True
 
@@ -160,7 +166,7 @@ class KernelCalls:
         except Exception:
             return False
         msg_id = self.client.kc.execute("", silent=True, store_history=False)
-        _, finished = await self._results(msg_id, monotonic() + self.interrupt_grace)
+        _, finished = await self._results(msg_id, self.budget.grace_deadline())
         return finished
 
     def _stop(self, reason):

@@ -31,13 +31,10 @@ def pytest_collection_modifyitems(items):
 
 def stop_grading_servers():
     """Stop this test process's sandbox and warm fork server, and so their kernels."""
-    from convgrader import sandbox, warm
-    if sandbox.Sandbox._instance is not None:
-        sandbox.Sandbox._instance.stop()
-        sandbox.Sandbox._instance = None
-    if warm.ForkServer._instance is not None:
-        warm.ForkServer._instance.stop()
-        warm.ForkServer._instance = None
+    from convgrader.kernels.forkserver import ForkServer  # not in every test process
+    from convgrader.kernels.sandbox import Sandbox
+    Sandbox.stop_current()
+    ForkServer.stop_current()
 
 
 def course_env(db_url=None):

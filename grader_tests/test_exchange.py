@@ -386,7 +386,7 @@ def formgrader_sandbox(flow):
         cmdline = " ".join(process.info["cmdline"] or [])
         if "jupyterhub-singleuser" in cmdline and f"--ServerApp.root_dir={flow.course}" in cmdline:
             return [" ".join(child.cmdline()) for child in process.children(recursive=True)
-                    if "bwrap" in child.name() or "convgrader.warm" in " ".join(child.cmdline())]
+                    if "bwrap" in child.name() or "convgrader.kernels.inside.server" in " ".join(child.cmdline())]
     return []
 
 
@@ -614,7 +614,7 @@ def test_the_assistant_grades_in_the_formgrader_through_the_hub_in_the_sandbox(f
     # The formgrader's Autograde ran student code in the course's sandbox: bubblewrap and the
     # warm fork server run under it (stock nbgrader would start a plain ipykernel).
     assert any("bwrap" in c for c in seen["sandbox"]), seen["sandbox"]
-    assert any("convgrader.warm serve" in c and "--sandboxed" in c for c in seen["sandbox"])
+    assert any("convgrader.kernels.inside.server serve" in c and "--sandboxed" in c for c in seen["sandbox"])
     assert "Successfully generated feedback" in seen["generate feedback"]
     assert "Successfully released feedback" in seen["release feedback"]
 

@@ -5,6 +5,7 @@ from nbformat.v4 import new_code_cell, new_output
 from convcourse.checks import CheckFailed, Reported, check_shape_tuple, check_tensor, observe
 from traitlets.config import Config
 
+from convgrader.budget import TimeBudget
 from convgrader.grading import GuardedExecute, HideTracebacks
 from convgrader.judge import KernelCalls, judge_test_cells, split_hidden
 
@@ -30,7 +31,7 @@ class LocalCalls(KernelCalls):
     """The student's functions called here instead of in a kernel, in the order called."""
 
     def __init__(self, functions):
-        super().__init__(None, None, 60, 1, float("inf"))
+        super().__init__(None, None, TimeBudget(60, float("inf"), 1))
         self.functions, self.order = functions, []
 
     def call(self, name, args, kwargs):
@@ -155,7 +156,10 @@ def test_feedback_says_a_test_cell_ran_past_the_time_limit():
 
 def test_a_cell_past_the_time_limit_gets_one_error_that_says_why():
     cell = timed_out(new_code_cell("while True: pass"))
-    GuardedExecute(timeout=4)._explain_timeout(cell)
+    executor = GuardedExecute(timeout=4)
+    executor.budget = TimeBudget(executor.timeout, 600, 10)
+    executor.budget.cell_limit(cell)  # what nbclient asked before it ran the cell
+    executor._explain_timeout(cell)
     assert [o.get("evalue") for o in cell.outputs] == [
         None, "This cell ran longer than the time limit of 4 s and was stopped."]
 

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from convgrader import limits
+from convgrader.kernels import limits
 
 GIB = 2 ** 30
 SCOPE = "user.slice/user-1000.slice/user@1000.service/app.slice/grade.scope"
@@ -107,8 +107,8 @@ def test_a_kernels_rlimits_stop_its_memory_processes_and_files():
     os.chmod(folder, 0o777)
     script = textwrap.dedent(f"""
         import os, threading, torch
-        from convgrader import limits
-        limits.apply_kernel_rlimits({{"AS": {GIB}, "NPROC": 8, "FSIZE": 2 ** 20, "CORE": 0}})
+        from convgrader.kernels.inside import kernel
+        kernel.apply_kernel_rlimits({{"AS": {GIB}, "NPROC": 8, "FSIZE": 2 ** 20, "CORE": 0}})
         t = torch.ones(2 ** 27)  # 512 MiB of the 1 GiB allowed
         try:
             big = torch.ones(2 ** 28)  # 1 GiB more: past the limit

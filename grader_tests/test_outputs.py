@@ -10,7 +10,8 @@ from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from conftest import stop_grading_servers
-from convgrader import outputs, sandbox
+from convgrader import outputs
+from convgrader.kernels import bwrap
 from convgrader.grading import GuardedExecute
 from convgrader.outputs import REFUSED, BoundedSession, clean_output
 from convgrader.sanitize import SanitizeSubmission
@@ -387,8 +388,8 @@ def test_an_error_reply_adds_only_a_validated_error():
 # ---- real kernels, in the sandbox, that flood the grader ----
 
 needs_sandbox = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None and not os.environ.get("CI"),
-    reason=f"no sandbox here: {sandbox.unavailable_reason()}")
+    bwrap.unavailable_reason() is not None and not os.environ.get("CI"),
+    reason=f"no sandbox here: {bwrap.unavailable_reason()}")
 
 
 @pytest.fixture(scope="module")

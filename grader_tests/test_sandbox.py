@@ -25,12 +25,14 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import COURSE_ROOT, stop_grading_servers
-from convgrader import judge, limits, sandbox, warm
+from convgrader import judge
+from convgrader.errors import SandboxUnavailable
 from convgrader.grading import GuardedExecute
+from convgrader.kernels import bwrap, forkserver, limits, protocol, sandbox
 
 pytestmark = pytest.mark.skipif(
-    sandbox.unavailable_reason() is not None and not os.environ.get("CI"),
-    reason=f"no sandbox here: {sandbox.unavailable_reason()}")
+    bwrap.unavailable_reason() is not None and not os.environ.get("CI"),
+    reason=f"no sandbox here: {bwrap.unavailable_reason()}")
 
 
 def run(cells, folder, kernel=sandbox.KERNEL_NAME, timeout=60):
@@ -53,7 +55,7 @@ def servers_stopped_after_the_module():
 
 
 def test_ci_has_a_sandbox():
-    assert sandbox.unavailable_reason() is None
+    assert bwrap.unavailable_reason() is None
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ except OSError as error:
 
 def test_no_network(tcp_server, tmp_path):
     sandboxed = run([CONNECT.format(port=tcp_server)], tmp_path)
-    unconfined = run([CONNECT.format(port=tcp_server)], tmp_path, kernel=warm.KERNEL_NAME)
+    unconfined = run([CONNECT.format(port=tcp_server)], tmp_path, kernel=forkserver.KERNEL_NAME)
     assert text(unconfined, 0).strip() == "hello"  # the server is there to be reached
     assert text(sandboxed, 0).startswith("no connection:")
 
@@ -147,7 +149,7 @@ def test_fork_bomb_is_bounded_and_cleared_before_the_next_kernel(tmp_path):
     lines = text(bomb, 0).split("\n")
     assert lines[0].startswith("stopped:")
     assert int(lines[1]) < 512
-    first = sandbox.Sandbox._instance
+    first = sandbox.Sandbox.current()
     # The next kernel in the same sandbox finds none of those processes, and works. (The
     # bomb fills the memory limit too: the out-of-memory killer takes its processes, not the
     # sandbox's server.)
@@ -155,7 +157,7 @@ def test_fork_bomb_is_bounded_and_cleared_before_the_next_kernel(tmp_path):
                  "print(sum(range(10)))"], tmp_path)
     assert int(text(after, 0)) < 10  # the server, this kernel and what it started
     assert text(after, 1).strip() == "45"
-    assert sandbox.Sandbox._instance is first, sandbox.Sandbox.last_replaced
+    assert sandbox.Sandbox.current() is first, sandbox.Sandbox.last_replaced
 
 
 def test_a_kernel_cannot_signal_or_trace_the_fork_server(tmp_path):
@@ -254,7 +256,7 @@ def test_after_an_interrupted_cell_the_next_cells_run(tmp_path):
     the sample class's attack_ignore_interrupt)."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
         "import time\nwhile True:\n    time.sleep(0.05)", "print('next')"]])
-    GuardedExecute(timeout=2, kernel_name=warm.KERNEL_NAME).preprocess(
+    GuardedExecute(timeout=2, kernel_name=forkserver.KERNEL_NAME).preprocess(
         nb, {"metadata": {"path": str(tmp_path)}})
     assert "CellTimeoutError" in str(nb.cells[0].outputs)
     assert "KernelStopped" not in str(nb.cells[0].outputs)
@@ -262,13 +264,13 @@ def test_after_an_interrupted_cell_the_next_cells_run(tmp_path):
 
 
 def test_notebook_time_limit_stops_later_cells(tmp_path):
-    server = warm.ForkServer.get()  # the limit is the notebook's, not the server's import
+    server = forkserver.ForkServer.get()  # the limit is the notebook's, not the server's import
     server.wait_until_serving()
-    warm.ask(server.socket_path, {"op": "ping"}, timeout=300)
+    protocol.ask(server.socket_path, {"op": "ping"}, timeout=300)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [
         "import time; time.sleep(2)", "time.sleep(2)", "print('too late')"]])
     start = time.monotonic()
-    GuardedExecute(notebook_timeout=3, timeout=30, kernel_name=warm.KERNEL_NAME).preprocess(
+    GuardedExecute(notebook_timeout=3, timeout=30, kernel_name=forkserver.KERNEL_NAME).preprocess(
         nb, {"metadata": {"path": str(tmp_path)}})
     assert time.monotonic() - start < 15
     assert "CellTimeoutError" in str(nb.cells[1].outputs)
@@ -276,7 +278,7 @@ def test_notebook_time_limit_stops_later_cells(tmp_path):
     assert "time limit" in nb.cells[2].outputs[0]["evalue"]
 
 
-@pytest.mark.parametrize("kernel", [sandbox.KERNEL_NAME, warm.KERNEL_NAME])
+@pytest.mark.parametrize("kernel", [sandbox.KERNEL_NAME, forkserver.KERNEL_NAME])
 def test_a_grading_kernel_gets_the_clients_arguments_and_keeps_no_history(tmp_path, kernel):
     """Execute.extra_arguments reach the kernel (the sandbox writes its own connection
     file), and the history is in memory, as nbclient makes it for stock kernels."""
@@ -300,20 +302,20 @@ def test_without_connection_file_keeps_every_other_argument():
 def test_one_sandbox_serves_kernel_after_kernel(tmp_path):
     """Reset between kernels keeps the sandbox (a new one costs the torch import again)."""
     run(["print(1)"], tmp_path)
-    first = sandbox.Sandbox._instance
+    first = sandbox.Sandbox.current()
     run(["print(2)"], tmp_path)
-    assert sandbox.Sandbox._instance is first and first.process.poll() is None, \
+    assert sandbox.Sandbox.current() is first and first.process.poll() is None, \
         f"replaced: {sandbox.Sandbox.last_replaced}"
 
 
 def test_a_sandbox_whose_server_died_is_replaced_and_the_reason_logged(tmp_path, caplog):
     run(["print(1)"], tmp_path)
-    first = sandbox.Sandbox._instance
+    first = sandbox.Sandbox.current()
     first.process.kill()
     first.process.wait()
     with caplog.at_level(logging.INFO):
         assert text(run(["print(2)"], tmp_path), 0).strip() == "2"
-    box = sandbox.Sandbox._instance
+    box = sandbox.Sandbox.current()
     assert box is not first
     assert sandbox.Sandbox.last_replaced == "its server exited with status -9"
     assert "Building a new sandbox: its server exited" in caplog.text
@@ -369,18 +371,17 @@ def test_deep_trees_in_the_folder_tmp_and_dev_shm_do_not_reach_the_next_kernel(t
     removes them all, the same sandbox serves the next kernel, which sees none of it."""
     (tmp_path / "data.txt").write_text("the student's own file")
     assert text(run([DEEP], tmp_path), 0).strip() == "45"
-    first = sandbox.Sandbox._instance
+    first = sandbox.Sandbox.current()
     replaced = sandbox.Sandbox.last_replaced
     assert text(run([SEEN], tmp_path), 0).strip() == "['data.txt'] [] []"
-    assert sandbox.Sandbox._instance is first and sandbox.Sandbox.last_replaced == replaced
+    assert sandbox.Sandbox.current() is first and sandbox.Sandbox.last_replaced == replaced
     assert oct(first.directory.stat().st_mode & 0o777) == "0o700"
 
 
 def test_stopping_a_sandbox_removes_its_deep_folders(tmp_path, caplog):
     assert text(run([DEEP], tmp_path), 0).strip() == "45"
-    box = sandbox.Sandbox._instance
-    box.stop()
-    sandbox.Sandbox._instance = None
+    box = sandbox.Sandbox.current()
+    sandbox.Sandbox.stop_current()
     assert not box.directory.exists() and not box.control.exists()
     assert box.limits.processes() == set()
     # Every process went at once: none was still counted (bubblewrap, killed but not yet
@@ -428,12 +429,12 @@ def test_ipc_objects_and_shared_memory_do_not_reach_the_next_kernel(tmp_path):
     first = run([PIN], tmp_path, timeout=120)
     assert text(first, 0).strip() == \
         "True [1, 1, 1] ['convcourse-left', 'pinned']", text(first, 0)
-    box = sandbox.Sandbox._instance
+    box = sandbox.Sandbox.current()
     replaced = sandbox.Sandbox.last_replaced
     after = run([FIND], tmp_path, timeout=120)
     assert text(after, 0).strip().split("\n") == [
         f"[0, 0, 0] {GONE} {GONE} {GONE} {GONE} []", str(2 ** 28)]
-    assert sandbox.Sandbox._instance is box and sandbox.Sandbox.last_replaced == replaced
+    assert sandbox.Sandbox.current() is box and sandbox.Sandbox.last_replaced == replaced
     assert box.limits.shmem() < box.shmem_at_start + sandbox.SHMEM_SLACK
 
 
@@ -448,7 +449,7 @@ def test_kernels_get_namespaces_of_their_own_and_no_capability(tmp_path):
              tmp_path)
     namespaces, capabilities, writable = text(nb, 0).strip().split("\n")
     ipc, user, uid_map = namespaces.split(" ", 2)
-    box = sandbox.Sandbox._instance
+    box = sandbox.Sandbox.current()
     server = psutil.Process(box.process.pid).children()[0].pid  # bubblewrap's child, pid 1
     assert ipc != os.readlink(f"/proc/{server}/ns/ipc")
     assert user != os.readlink(f"/proc/{server}/ns/user")
@@ -462,11 +463,11 @@ def test_the_reset_reports_ipc_objects_left_in_the_sandboxs_namespace(tmp_path):
     """A kernel cannot reach the sandbox's own IPC namespace: check the check, in a process
     isolated as kernels are (here, outside bubblewrap)."""
     code = ("import ctypes\n"
-            "from convgrader import sandbox, warm\n"
-            "sandbox.isolate_kernel()\n"
-            "assert warm._ipc_objects() == []\n"
+            "from convgrader.kernels.inside import kernel, reset\n"
+            "kernel.isolate_kernel()\n"
+            "assert reset._ipc_objects() == []\n"
             "ctypes.CDLL(None).shmget(0x4c4f, 4096, 0o1000 | 0o600)\n"
-            "print(warm._ipc_objects())")
+            "print(reset._ipc_objects())")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == \
         "['System V shared memory segment (key 0x4c4f, id 0)']", result.stderr
@@ -475,10 +476,10 @@ def test_the_reset_reports_ipc_objects_left_in_the_sandboxs_namespace(tmp_path):
 GRADER = """
 import json, sys, time
 from jupyter_client.manager import KernelManager
-from convgrader import sandbox
+from convgrader.kernels import sandbox
 km = KernelManager(kernel_name=sandbox.KERNEL_NAME)
 km.start_kernel(cwd=sys.argv[1])
-box = sandbox.Sandbox._instance
+box = sandbox.Sandbox.current()
 print(json.dumps({"kernel": km.provisioner.pid, "bwrap": box.process.pid,
                   "processes": sorted(box.limits.processes()),
                   "cgroups": [str(p) for p in box.limits.folders()],
@@ -540,34 +541,31 @@ def moves_the_folders_leading_to_a_mount(extra, tmp_path, monkeypatch):
     extra.mkdir(parents=True)
     (extra / "python").write_text("the grader's")
     (tmp_path / "course").mkdir()
-    monkeypatch.setattr(sandbox, "readonly_paths",
-                        lambda real=sandbox.readonly_paths: real() + [str(extra)])
-    if sandbox.Sandbox._instance is not None:
-        sandbox.Sandbox._instance.stop()
-    sandbox.Sandbox._instance = None
+    monkeypatch.setattr(bwrap, "readonly_paths",
+                        lambda real=bwrap.readonly_paths: real() + [str(extra)])
+    sandbox.Sandbox.stop_current()
     top = str(extra).split("/")[2]  # /tmp/<top>/...
     moved = run([f"import os\nos.rename('/tmp/{top}', '/tmp/moved')\n"
                  f"print(os.path.exists({str(extra / 'python')!r}))"], tmp_path / "course")
     assert text(moved, 0).strip() == "False"
-    first = sandbox.Sandbox._instance
+    first = sandbox.Sandbox.current()
     after = run([f"import os\nprint(open({str(extra / 'python')!r}).read())"], tmp_path)
     assert text(after, 0).strip() == "the grader's"
-    assert sandbox.Sandbox._instance is not first
+    assert sandbox.Sandbox.current() is not first
     assert "the sandbox's mounts changed" in sandbox.Sandbox.last_replaced
-    sandbox.Sandbox._instance.stop()
-    sandbox.Sandbox._instance = None
+    sandbox.Sandbox.stop_current()
 
 
 def test_where_kernels_cannot_have_namespaces_of_their_own_grading_refuses(monkeypatch):
     """Without nested user namespaces (here bubblewrap's --disable-userns; elsewhere a
     sysctl or an AppArmor rule), a kernel could not get its own IPC namespace and /dev/shm:
     the server says so at once (before importing torch), and no kernel starts."""
-    real = sandbox.bwrap_command
+    real = bwrap.bwrap_command
     monkeypatch.setattr(sandbox, "bwrap_command",
                         lambda *a: ["bwrap", "--disable-userns"] + real(*a)[1:])
     start = time.monotonic()
-    with pytest.raises(RuntimeError, match="Refusing to run student code: the sandbox cannot "
-                                           "give each kernel namespaces of its own"):
+    with pytest.raises(SandboxUnavailable, match="Refusing to run student code: the sandbox "
+                                                 "cannot give each kernel namespaces of its own"):
         sandbox.Sandbox("2G", 64)
     assert time.monotonic() - start < 30
 
@@ -601,7 +599,7 @@ def test_a_kernel_has_no_privileged_host_identity(tmp_path):
         with open(f"/proc/{pid}/status") as status:
             fields = dict(line.split(":", 1) for line in status)
     if os.geteuid() == 0:
-        account = pwd.getpwnam(sandbox.KERNEL_ACCOUNT)
+        account = pwd.getpwnam(bwrap.KERNEL_ACCOUNT)
         expected, groups = (account.pw_uid, account.pw_gid), set()
     else:
         expected, groups = (os.geteuid(), os.getegid()), set(os.getgroups())
@@ -635,7 +633,7 @@ def test_a_kernel_can_change_no_sysctl_and_sees_only_what_it_needs_of_etc(tmp_pa
     opened, sys_folder, etc = text(nb, 0).strip().split("\n")
     assert opened == "[]"
     assert sys_folder == "False"
-    shown = set(sandbox.ETC_SHOWN) | set(sandbox.ETC_WRITTEN)
+    shown = set(bwrap.ETC_SHOWN) | set(bwrap.ETC_WRITTEN)
     assert set(eval(etc)) <= shown and {"ld.so.cache", "passwd", "group"} <= set(eval(etc))
     assert [line.split(":")[0] for line in text(nb, 1).split()] == ["root", "student", "nobody"]
     assert "No such file or directory" in text(nb, 2)

@@ -29,7 +29,7 @@ from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course
 from convgrader import sample_class
 from convgrader.batch import load_config
 from convgrader.notebooks import read
-from convgrader.sandbox import KERNEL_NAME as SANDBOX
+from convgrader.kernels.sandbox import KERNEL_NAME as SANDBOX
 
 ASSIGNMENT = "01_multi_input_channels"
 # Every process a validate run starts carries this mark in its environment, so that the
@@ -159,7 +159,7 @@ def test_validate_runs_the_notebooks_own_kernel_and_no_sandbox(validated, studen
     commands = list(validated.runs[student].seen.values())
     assert [c for c in commands if "ipykernel_launcher" in c], \
         f"no plain kernel seen; processes: {commands}"
-    assert not [c for c in commands if "convgrader.warm" in c or "bwrap" in c], commands
+    assert not [c for c in commands if "convgrader.kernels.inside.server" in c or "bwrap" in c], commands
     assert not validated.sandbox_folders
 
 

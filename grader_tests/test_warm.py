@@ -17,8 +17,10 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
 from conftest import stop_grading_servers
-from convgrader import fs, warm
-from convgrader.warm import KERNEL_NAME, PromptKernelClient
+from convgrader import fs
+from convgrader.kernels.clients import PromptKernelClient
+from convgrader.kernels.forkserver import KERNEL_NAME
+from convgrader.kernels.inside import reset, server
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -122,7 +124,7 @@ def test_a_sandbox_reset_empties_tmp_but_keeps_the_graders_mounts(tmp_path):
 
 
 def test_the_mount_points_include_the_root():
-    assert "/" in warm._mount_points()
+    assert "/" in reset.mount_points()
 
 
 def test_the_reset_empties_every_writable_mount_not_a_list(tmp_path):
@@ -135,7 +137,7 @@ def test_the_reset_empties_every_writable_mount_not_a_list(tmp_path):
               (str(tmp_path / "ro"), "ext4", False), (str(tmp_path / "proc"), "proc", True),
               (str(tmp_path / "pts"), "devpts", True), (str(tmp_path / "null"), "devtmpfs", True),
               (str(tmp_path / "missing"), "tmpfs", True)]
-    assert warm._writable_folders(mounts) == [str(tmp_path / "tmp"), str(tmp_path / "work")]
+    assert reset._writable_folders(mounts) == [str(tmp_path / "tmp"), str(tmp_path / "work")]
 
 
 # ---- removing what kernels leave: fs.py ------------------------------------------------------
@@ -208,14 +210,14 @@ def test_remove_tree_of_a_link_or_nothing(tmp_path):
 GRADER = """
 import json, sys, time
 from jupyter_client.manager import KernelManager
-from convgrader import sandbox, warm
+from convgrader.kernels import forkserver, sandbox
 km = KernelManager(kernel_name=sys.argv[1])
 km.start_kernel(cwd=sys.argv[2])
-box = sandbox.Sandbox._instance
+box = sandbox.Sandbox.current()
 print(json.dumps({"kernel": km.provisioner.pid,
-                  "server": (box or warm.ForkServer._instance).process.pid,
+                  "server": (box or forkserver.ForkServer.current()).process.pid,
                   "cgroup": str(box.cgroup.paths["pids"]) if box else None,
-                  "directory": str((box or warm.ForkServer._instance).directory)}), flush=True)
+                  "directory": str((box or forkserver.ForkServer.current()).directory)}), flush=True)
 time.sleep(600)
 """
 
@@ -263,11 +265,11 @@ def test_no_warm_kernel_outlives_its_fork_server_or_grader(tmp_path, killed):
 def test_a_kernel_whose_server_died_before_it_could_watch_it_exits(tmp_path):
     """The race: the parent is gone before the child asks for its death signal."""
     code = ("import os, sys, time\n"
-            "from convgrader import warm\n"
+            "from convgrader.kernels.inside import kernel\n"
             "parent = os.getpid()\n"
             "if os.fork() == 0:\n"
             "    time.sleep(0.5)  # the parent exits meanwhile\n"
-            "    warm._die_with(parent)\n"
+            "    kernel.die_with(parent)\n"
             "    open(sys.argv[1], 'w').write('survived')\n"
             "    os._exit(0)\n")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], check=True)
@@ -278,5 +280,5 @@ def test_a_kernel_whose_server_died_before_it_could_watch_it_exits(tmp_path):
 def test_a_failure_in_the_child_is_reported():
     def fail():
         raise OSError(1, "unshare: Operation not permitted")
-    assert warm._try_in_child(fail) == "PermissionError: [Errno 1] unshare: Operation not permitted"
-    assert warm._try_in_child(lambda: None) is None
+    assert server._try_in_child(fail) == "PermissionError: [Errno 1] unshare: Operation not permitted"
+    assert server._try_in_child(lambda: None) is None

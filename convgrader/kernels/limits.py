@@ -24,10 +24,11 @@ In every case a memory limit counts only what the kernels add: the fork server h
 imported torch before it, and kernels share those pages.
 """
 import os
-import resource
 import signal
 import time
 from pathlib import Path
+
+import psutil
 
 from convgrader import fs
 
@@ -64,7 +65,7 @@ class Limits:
         add to what it holds now."""
 
     def kernel_rlimits(self):
-        """What each kernel sets on itself after the fork (``convgrader.warm``)."""
+        """What each kernel sets on itself after the fork (``inside.kernel.apply_kernel_rlimits``)."""
         return {"CORE": 0}
 
     def shm_size(self):
@@ -350,7 +351,6 @@ class Rlimits(Limits):
     def processes(self):
         """bubblewrap's process and everything under it (seen once, followed until gone:
         when bubblewrap dies first, its children are nobody's)."""
-        import psutil
         if self.server is not None:
             try:
                 root = psutil.Process(self.server)
@@ -370,31 +370,10 @@ class Rlimits(Limits):
 
 def _alive(pid):
     """Whether ``pid`` runs: a zombie (bubblewrap, killed, until the grader reaps it) is gone."""
-    import psutil
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def apply_kernel_rlimits(limits):
-    """In a kernel just forked: set ``limits`` (from ``Limits.kernel_rlimits``) on itself,
-    soft and hard alike, so that it cannot raise them again. "AS" is what it may add to
-    the address space it shares with the fork server now."""
-    for name, value in limits.items():
-        if name == "AS":
-            value += _vm_size()
-        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
-    if "FSIZE" in limits:  # a write past it fails with EFBIG instead of killing the kernel
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
-def _vm_size():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("no VmSize in /proc/self/status")
 
 
 def choose(name, memory_limit, max_processes):
