@@ -67,9 +67,9 @@ from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
 from traitlets import Instance, default
 
-from convgrader.submissions import (MiB, SubmissionLimits, SubmissionRefused, _entries,
-                                    _open_dir, _refuse_special, matches, reading,
-                                    refusal_line, show)
+from convgrader.submissions.folders import (MiB, SubmissionLimits, SubmissionRefused,
+                                            folder_entries, matches, open_folder, reading,
+                                            refusal_line, refuse_special, show)
 
 REFUSALS = "collect_refusals.csv"
 REFUSAL_FIELDS = ("assignment", "entry", "owner", "named", "reason", "collected_at")
@@ -162,8 +162,8 @@ def scan_entry(inbound_fd, entry, uid, limits, max_bytes, copied=None):
         if stat.S_ISREG(st.st_mode):
             raise SubmissionRefused("it is a file, not a folder")
         if not stat.S_ISDIR(st.st_mode):
-            _refuse_special("it", st.st_mode, inbound_fd, entry)
-        fd = _open_dir(entry, inbound_fd, entry)
+            refuse_special("it", st.st_mode, inbound_fd, entry)
+        fd = open_folder(entry, inbound_fd, entry)
         try:
             _check_opened(state, "it", st, fd)
             _scan_folder(fd, state, "", 0, copied)
@@ -183,7 +183,7 @@ def _check_opened(state, rel, st, fd):
 
 
 def _scan_folder(dir_fd, state, rel, depth, copied):
-    for name in _entries(dir_fd, state.limits, rel):
+    for name in folder_entries(dir_fd, state.limits, rel):
         path = f"{rel}/{name}" if rel else name
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         state.seen(path, st)
@@ -195,7 +195,7 @@ def _scan_folder(dir_fd, state, rel, depth, copied):
             copy = copied is not None and copied(name, None)
             if copy:
                 state.folders.append(path)
-            sub = _open_dir(name, dir_fd, path)
+            sub = open_folder(name, dir_fd, path)
             try:
                 _check_opened(state, path, st, sub)
                 _scan_folder(sub, state, path, depth + 1, copied if copy else None)
@@ -208,7 +208,7 @@ def _scan_folder(dir_fd, state, rel, depth, copied):
                 data, mode = _read(dir_fd, name, path, st, state)
                 state.files.append((path, data, mode))
         else:
-            _refuse_special(path, st.st_mode, dir_fd, name)
+            refuse_special(path, st.st_mode, dir_fd, name)
 
 
 def _read(dir_fd, name, rel, st, state):
