@@ -60,6 +60,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect
@@ -92,12 +93,26 @@ class TrustedCollect(ExchangeCollect):
     limits = Instance(SubmissionLimits)
 
     @default("limits")
-    def _limits_default(self):
+    def _limits_default(self) -> SubmissionLimits:
         return SubmissionLimits(parent=self)
 
-    _inbound_fd = None
+    _inbound_fd: int | None = None
+    refusals: list[dict[str, str]]  # rows of collect_refusals.csv
+    examined: set[str]  # inbound entries this collect looked at
+    listed: set[str] | None  # inbound's entries, once it was listed
+    collected_at: datetime.datetime
+    duedate: datetime.datetime | None
 
-    def start(self):
+    if TYPE_CHECKING:  # nbgrader's, untyped: it logs the message and raises ExchangeError
+        def fail(self, msg: str) -> NoReturn:
+            ...
+
+    def _inbound(self) -> int:
+        """The inbound folder's descriptor, open from ``init_src`` to the end of ``start``."""
+        assert self._inbound_fd is not None, "init_src opens the inbound folder first"
+        return self._inbound_fd
+
+    def start(self) -> None:
         self.refusals, self.examined, self.listed = [], set(), None
         self.collected_at = datetime.datetime.now(datetime.timezone.utc)
         try:
@@ -116,7 +131,7 @@ class TrustedCollect(ExchangeCollect):
 
     # -- which entries, whose, and when -------------------------------------------------
 
-    def init_src(self):
+    def init_src(self) -> None:
         if self.coursedir.course_id == "":
             self.fail("No course id specified. Re-run with --course flag.")
         self.course_path = os.path.join(self.root, self.coursedir.course_id)
@@ -124,9 +139,9 @@ class TrustedCollect(ExchangeCollect):
         self._inbound_fd = self._open_inbound()
         self.duedate = self._duedate()
         pattern = f"{self.coursedir.student_id or '*'}+{self.coursedir.assignment_id}+*"
-        found = {}
-        self.listed = set(os.listdir(self._inbound_fd))
-        for entry in sorted(self.listed):
+        found: dict[str, list[Candidate]] = {}
+        self.listed = listed = set(os.listdir(self._inbound_fd))
+        for entry in sorted(listed):
             if matches(entry, pattern):
                 self.examined.add(entry)
                 candidate = self._examine(entry)
@@ -134,8 +149,9 @@ class TrustedCollect(ExchangeCollect):
                     found.setdefault(candidate.student, []).append(candidate)
         self.src_records = [self._in_order(mine) for _, mine in sorted(found.items())]
 
-    def _open_inbound(self):
+    def _open_inbound(self) -> int:
         """The inbound folder, opened without following a link below the exchange root."""
+        fd: int | None = None
         try:
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
@@ -160,7 +176,7 @@ class TrustedCollect(ExchangeCollect):
                 os.close(fd)
             raise
 
-    def _check_inbound(self, fd):
+    def _check_inbound(self, fd: int) -> None:
         """The inbound folder must be the instructor's (a student who made it could rename
         or remove every submission in it), and sticky: nbgrader makes it 2733, where a
         student who learns another's entry name can rename it, which makes it later (a new
@@ -177,14 +193,14 @@ class TrustedCollect(ExchangeCollect):
                              "submission could rename it. It is now (mode %o).",
                              self.inbound_path, stat.S_IMODE(st.st_mode) | stat.S_ISVTX)
 
-    def _duedate(self):
+    def _duedate(self) -> datetime.datetime | None:
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
             try:
                 return gb.find_assignment(self.coursedir.assignment_id).duedate
             except MissingEntry:
                 return None
 
-    def _examine(self, entry):
+    def _examine(self, entry: str) -> Candidate | None:
         """The entry as a Candidate, or None when it is refused (and recorded)."""
         named = named_student(entry)
         try:
@@ -197,7 +213,7 @@ class TrustedCollect(ExchangeCollect):
                 raise SubmissionRefused(f"it is named for {named or '(no student)'}, but "
                                         f"{owner} made it: a student submits only as "
                                         "themselves")
-            scan = scan_entry(self._inbound_fd, entry, st.st_uid, self.limits,
+            scan = scan_entry(self._inbound(), entry, st.st_uid, self.limits,
                               self._max_bytes())
         except SubmissionRefused as error:
             self._refuse(owner, named, entry, str(error))
@@ -205,18 +221,19 @@ class TrustedCollect(ExchangeCollect):
         utc = trusted_time(scan.ctime_ns).replace(tzinfo=None)
         return Candidate(owner, st.st_uid, entry, scan.ctime_ns, utc)
 
-    def _max_bytes(self):
+    def _max_bytes(self) -> int:
         return min(self.limits.max_bytes, 1000 * self.coursedir.max_dir_size)
 
-    def _in_order(self, mine):
+    def _in_order(self, mine: list[Candidate]) -> list[Candidate]:
         """A student's accepted entries, the one to collect first: the latest, or with
         ``before_duedate`` the latest before the due date (else the latest)."""
         mine = sorted(mine, key=lambda c: c.ctime_ns, reverse=True)
-        if self.duedate is not None and self.before_duedate:
-            mine.sort(key=lambda c: c.utc > self.duedate)  # stable: on time first
+        duedate = self.duedate
+        if duedate is not None and self.before_duedate:
+            mine.sort(key=lambda c: c.utc > duedate)  # stable: on time first
         return mine
 
-    def _refuse(self, owner, named, entry, reason):
+    def _refuse(self, owner: str, named: str | None, entry: str, reason: str) -> None:
         line = refusal_line(owner, self.coursedir.assignment_id, f"{show(entry, 200)}: {reason}")
         self.log.error(line)
         self.refusals.append({"assignment": self.coursedir.assignment_id, "entry": entry,
@@ -225,10 +242,10 @@ class TrustedCollect(ExchangeCollect):
 
     # -- copying ------------------------------------------------------------------------
 
-    def init_dest(self):
+    def init_dest(self) -> None:
         pass
 
-    def copy_files(self):
+    def copy_files(self) -> None:
         assignment, course = self.coursedir.assignment_id, self.coursedir.course_id
         if not self.src_records:
             self.log.warning("No submissions of '%s' for course '%s' to collect", assignment,
@@ -241,7 +258,7 @@ class TrustedCollect(ExchangeCollect):
                 if self._collect(candidate) is not None:
                     break
 
-    def _collect(self, candidate):
+    def _collect(self, candidate: Candidate) -> bool | None:
         """Collect one entry unless submitted/ has it already (nbgrader's --update and
         --before-duedate rules); None when it was refused while being read."""
         student, assignment = candidate.student, self.coursedir.assignment_id
@@ -258,7 +275,7 @@ class TrustedCollect(ExchangeCollect):
                               student, assignment)
                 return True
         try:
-            scan = scan_entry(self._inbound_fd, candidate.entry, candidate.uid, self.limits,
+            scan = scan_entry(self._inbound(), candidate.entry, candidate.uid, self.limits,
                               self._max_bytes(), self._copied)
         except SubmissionRefused as error:
             self._refuse(student, student, candidate.entry, str(error))
@@ -279,7 +296,7 @@ class TrustedCollect(ExchangeCollect):
                                               f": could not be written to {dest}: {error}"))
         return True
 
-    def _copied(self, name, size):
+    def _copied(self, name: str, size: int | None) -> bool:
         """Whether nbgrader's copy would take this file (``size``) or folder (None):
         ``CourseDirectory.ignore``, ``include`` and ``max_file_size``, as nbgrader's
         ``ignore_patterns``."""
@@ -296,7 +313,7 @@ class TrustedCollect(ExchangeCollect):
             return False
         return True
 
-    def _advise(self, student, scan, when):
+    def _advise(self, student: str, scan: Scan, when: datetime.datetime) -> None:
         """Warn when the submission's own timestamp.txt is far from the trusted time."""
         said = next((data for path, data, _ in scan.files if path == "timestamp.txt"), None)
         try:
@@ -312,10 +329,10 @@ class TrustedCollect(ExchangeCollect):
                 "recorded"))
 
 
-def write_submission(dest, scan, timestamp, groupshared=False):
+def write_submission(dest: str, scan: Scan, timestamp: str, groupshared: bool = False) -> None:
     """Write what ``scan`` read into the new folder ``dest``, and the trusted timestamp.txt
     in place of the submission's (a file or a folder of that name)."""
-    def kept(rel):
+    def kept(rel: str) -> bool:
         return rel != "timestamp.txt" and not rel.startswith("timestamp.txt/")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     os.mkdir(dest)
@@ -329,8 +346,8 @@ def write_submission(dest, scan, timestamp, groupshared=False):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(os.path.join(dest, rel), (mode & 0o777) | 0o600)
-    with open(os.path.join(dest, "timestamp.txt"), "x") as f:
-        f.write(timestamp)
+    with open(os.path.join(dest, "timestamp.txt"), "x") as stamp:
+        stamp.write(timestamp)
     if groupshared:  # as nbgrader's do_copy: folders ug+rwx and set-group-ID, files ug+rw
         for folder, _, files in os.walk(dest):
             os.chmod(folder, (os.stat(folder).st_mode | 0o2770) & 0o2777)
@@ -341,11 +358,11 @@ def write_submission(dest, scan, timestamp, groupshared=False):
 
 # -- the refusals, for the instructor and the class report -------------------------------
 
-def refusals_file(course_root):
+def refusals_file(course_root: Path | str) -> Path:
     return Path(course_root, REFUSALS)
 
 
-def read_refusals(course_root):
+def read_refusals(course_root: Path | str) -> list[dict[str, str]]:
     """Every refusal the last collects recorded: dicts of ``REFUSAL_FIELDS``."""
     try:
         with open(refusals_file(course_root), newline="") as f:
@@ -354,7 +371,8 @@ def read_refusals(course_root):
         return []
 
 
-def record_refusals(course_root, assignment, unexamined, refusals):
+def record_refusals(course_root: Path | str, assignment: str, unexamined: set[str],
+                    refusals: list[dict[str, str]]) -> None:
     """Keep the rows of other assignments, and of this one's entries still in inbound that
     this collect did not examine (``--student``); add this collect's refusals. An entry
     examined again, or removed from inbound, loses its old row."""

@@ -18,11 +18,14 @@ from typing import Callable
 
 from dateutil.tz import gettz
 
-from convgrader.submissions.folders import (OPEN_FILE, MiB, SubmissionLimits,
+from convgrader.submissions.folders import (OPEN_FILE, FileRead, MiB, SubmissionLimits,
                                             SubmissionRefused, folder_entries, open_folder,
                                             reading, refuse_special, show)
 
-def user_name(uid):
+# Whether to copy a file of this name and size, or (size None) a folder: collect's rules.
+Copied = Callable[[str, int | None], bool]
+
+def user_name(uid: int) -> str:
     """The name of user ``uid``, or "uid N" when it has none."""
     try:
         return pwd.getpwuid(uid).pw_name
@@ -30,7 +33,7 @@ def user_name(uid):
         return f"uid {uid}"
 
 
-def user_id(name):
+def user_id(name: str) -> int | None:
     """The uid of the user ``name``, or None."""
     try:
         return pwd.getpwnam(name).pw_uid
@@ -38,13 +41,13 @@ def user_id(name):
         return None
 
 
-def named_student(entry):
+def named_student(entry: str) -> str | None:
     """The student an inbound entry's name gives (nbgrader's ``_path_to_record``)."""
     parts = entry.rsplit("+", 3)
     return parts[0] if len(parts) >= 3 else None
 
 
-def trusted_time(ctime_ns, timezone="UTC"):
+def trusted_time(ctime_ns: int, timezone: str = "UTC") -> datetime.datetime:
     """The time ``ctime_ns`` (nanoseconds) as an aware datetime in ``timezone``, rounded up
     to the microsecond (never earlier than the kernel's time)."""
     micro = -(-ctime_ns // 1000)
@@ -64,10 +67,10 @@ class Scan:
     ctime_ns: int = 0
     entries: int = 0
     bytes: int = 0
-    folders: list = field(default_factory=list)  # relative paths to create, parents first
-    files: list = field(default_factory=list)  # (relative path, bytes, mode)
+    folders: list[str] = field(default_factory=list)  # relative paths, parents first
+    files: list[FileRead] = field(default_factory=list)
 
-    def seen(self, rel, st):
+    def seen(self, rel: str, st: os.stat_result) -> None:
         """Check that ``st`` (of ``rel``) is the student's, and count its time."""
         if st.st_dev != self.dev:  # a FUSE file system there says any owner and time
             raise SubmissionRefused(f"{show(rel)} is on another file system (a mount "
@@ -79,7 +82,7 @@ class Scan:
                                     "own files")
         self.ctime_ns = max(self.ctime_ns, st.st_ctime_ns)
 
-    def count(self, rel, size=0):
+    def count(self, rel: str, size: int = 0) -> None:
         self.entries += 1
         self.bytes += size
         if self.entries > self.limits.max_entries:
@@ -90,11 +93,12 @@ class Scan:
                                     f"(stopped at {show(rel)})")
 
 
-def _same(st, other):
+def _same(st: os.stat_result, other: os.stat_result) -> bool:
     return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
 
 
-def scan_entry(inbound_fd, entry, uid, limits, max_bytes, copied=None):
+def scan_entry(inbound_fd: int, entry: str, uid: int, limits: SubmissionLimits, max_bytes: int,
+               copied: Copied | None = None) -> Scan:
     """Walk the inbound entry ``entry`` that should belong to ``uid``, never following a
     link; refuse (``SubmissionRefused``) what is not that user's, not a regular file or
     folder, or over the limits. ``copied(name, size)``, when given, says which files and
@@ -117,7 +121,7 @@ def scan_entry(inbound_fd, entry, uid, limits, max_bytes, copied=None):
     return state
 
 
-def _check_opened(state, rel, st, fd):
+def _check_opened(state: Scan, rel: str, st: os.stat_result, fd: int) -> os.stat_result:
     """The file or folder opened is the one ``lstat`` saw, and the student's."""
     opened = os.fstat(fd)
     if not _same(st, opened) or stat.S_IFMT(st.st_mode) != stat.S_IFMT(opened.st_mode):
@@ -126,7 +130,8 @@ def _check_opened(state, rel, st, fd):
     return opened
 
 
-def _scan_folder(dir_fd, state, rel, depth, copied):
+def _scan_folder(dir_fd: int, state: Scan, rel: str, depth: int,
+                 copied: Copied | None) -> None:
     for name in folder_entries(dir_fd, state.limits, rel):
         path = f"{rel}/{name}" if rel else name
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -155,7 +160,8 @@ def _scan_folder(dir_fd, state, rel, depth, copied):
             refuse_special(path, st.st_mode, dir_fd, name)
 
 
-def _read(dir_fd, name, rel, st, state):
+def _read(dir_fd: int, name: str, rel: str, st: os.stat_result,
+          state: Scan) -> tuple[bytes, int]:
     """The bytes of a regular file, through a descriptor opened without following a link,
     at most what the byte limit has left."""
     fd = os.open(name, OPEN_FILE, dir_fd=dir_fd)

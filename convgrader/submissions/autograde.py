@@ -14,9 +14,8 @@ import mimetypes
 import os
 import stat
 from types import TracebackType
-from typing import Any
+from typing import Literal
 
-import nbformat
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter, NbGraderException
 from nbgrader.nbgraderformat.common import SchemaMismatchError
@@ -36,7 +35,7 @@ SERVED_SAFELY = {"text/plain", "text/csv", "text/markdown", "text/x-python", "ap
                  "application/octet-stream", "image/png", "image/jpeg", "image/gif", None}
 
 
-def served_safely(name):
+def served_safely(name: str) -> bool:
     """Whether the formgrader would serve a file of this name as a type that runs nothing:
     the types above, and vendors' binary types (``.pt`` is a SNES page table to
     /etc/mime.types), which a browser downloads, but for any XML or script."""
@@ -44,9 +43,8 @@ def served_safely(name):
     if encoding:  # compressed: tornado says application/gzip, or bytes
         return True
     return kind in SERVED_SAFELY or (
-        kind.startswith(("application/vnd.", "application/x-"))
+        kind is not None and kind.startswith(("application/vnd.", "application/x-"))
         and "xml" not in kind and "script" not in kind)
-
 
 
 class _CheckedReads(BaseConverter):
@@ -55,7 +53,7 @@ class _CheckedReads(BaseConverter):
     between ``Autograde`` and ``BaseConverter``, so ``Autograde``'s own calls of
     ``super().init_assignment`` and ``super().convert_single_notebook`` come here."""
 
-    def init_assignment(self, assignment_id, student_id):
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
         if not self._sanitizing:
             return super().init_assignment(assignment_id, student_id)
         source = self._format_source(assignment_id, student_id)
@@ -82,7 +80,7 @@ class _CheckedReads(BaseConverter):
                 f.write(data)
             os.chmod(path, stat.S_IMODE(mode) & 0o777)
 
-    def convert_single_notebook(self, notebook_filename):
+    def convert_single_notebook(self, notebook_filename: str) -> None:
         if not self._sanitizing:
             return super().convert_single_notebook(notebook_filename)
         self.log.info("Converting notebook %s", notebook_filename)
@@ -110,32 +108,33 @@ class CheckedAutograde(Autograde, _CheckedReads):
     """nbgrader's ``Autograde``, refusing submissions it should not copy or cannot grade."""
 
     limits = Instance(SubmissionLimits)
-    _notebooks = None  # the gradebook's notebooks of the submission being graded
+    # The gradebook's notebooks of the submission being graded.
+    _notebooks: dict[str, NotebookCells] | None = None
 
     @default("limits")
-    def _limits_default(self):
+    def _limits_default(self) -> SubmissionLimits:
         return SubmissionLimits(parent=self)
 
-    def _submitted_root(self):
+    def _submitted_root(self) -> str:
         return os.path.join(self.coursedir.root, self.coursedir.submitted_directory)
 
-    def _refusing(self, assignment_id, student_id):
+    def _refusing(self, assignment_id: str, student_id: str) -> "_LogRefusal":
         return _LogRefusal(self, assignment_id, student_id)
 
-    def init_notebooks(self):
+    def init_notebooks(self) -> None:
         """nbgrader's, plus the submission folders it would skip in silence or follow: one
         without a notebook, and a student's entry that is a link or no folder at all."""
+        missing = None  # nbgrader raises it only when no notebook matched at all
         try:
             super().init_notebooks()
-            missing = None
-        except NbGraderException as error:  # no notebook matched at all
+        except NbGraderException as error:
             missing = error
         for folder in self._submission_folders():
             self.assignments.setdefault(folder, [])
-        if not self.assignments:
+        if not self.assignments and missing is not None:
             raise missing
 
-    def _submission_folders(self):
+    def _submission_folders(self) -> set[str]:
         pattern = self._format_source(self.coursedir.assignment_id, self.coursedir.student_id)
         folders = set(glob.glob(pattern))
         layout = os.path.join("{nbgrader_step}", "{student_id}", "{assignment_id}")
@@ -154,7 +153,7 @@ class CheckedAutograde(Autograde, _CheckedReads):
                 folders.add(os.path.join(root, entry.name, assignment))
         return folders
 
-    def init_destination(self, assignment_id, student_id):
+    def init_destination(self, assignment_id: str, student_id: str) -> bool:
         if student_id in (self.coursedir.student_id_exclude or "").split(","):
             return super().init_destination(assignment_id, student_id)  # skipped, unread
         with self._refusing(assignment_id, student_id):
@@ -164,7 +163,7 @@ class CheckedAutograde(Autograde, _CheckedReads):
                          self._notebooks)
         return super().init_destination(assignment_id, student_id)
 
-    def convert_single_notebook(self, notebook_filename):
+    def convert_single_notebook(self, notebook_filename: str) -> None:
         try:
             super().convert_single_notebook(notebook_filename)
         except SchemaMismatchError as error:
@@ -181,13 +180,14 @@ class CheckedAutograde(Autograde, _CheckedReads):
 class _LogRefusal:
     """Log a refusal as its one line, and raise it for nbgrader to count as a failure."""
 
-    def __init__(self, converter, assignment_id, student_id):
+    def __init__(self, converter: CheckedAutograde, assignment_id: str, student_id: str):
         self.converter, self.assignment, self.student = converter, assignment_id, student_id
 
-    def __enter__(self):
+    def __enter__(self) -> "_LogRefusal":
         return self
 
-    def __exit__(self, kind, error, tb):
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if kind is SubmissionRefused and not getattr(error, "logged", False):
             line = refusal_line(self.student, self.assignment, error)
             self.converter.log.error(line)
@@ -197,7 +197,7 @@ class _LogRefusal:
         return False
 
 
-def refusal_in_log(log, student, assignment):
+def refusal_in_log(log: str | None, student: str, assignment: str) -> str | None:
     """The reason a refusal gave in nbgrader's captured log (``capture_log``), or None."""
     prefix = "[ERROR] " + refusal_line(student, assignment, "")
     for line in (log or "").splitlines():
@@ -206,7 +206,7 @@ def refusal_in_log(log, student, assignment):
     return None
 
 
-def use_checked_autograde():
+def use_checked_autograde() -> None:
     """Make ``nbgrader autograde`` and ``NbGraderAPI.autograde`` (the batch grader, the
     formgrader) grade with ``CheckedAutograde``; nbgrader_config.py calls this."""
     # Deferred: nbgrader's apps take 1.5 s to import, which collect and the checks need not.

@@ -16,7 +16,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Callable
+from typing import Literal, NoReturn, overload
 
 from traitlets import Integer
 from traitlets.config import LoggingConfigurable
@@ -29,6 +29,8 @@ _KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFCHR: "a character device",
           stat.S_IFSOCK: "a socket"}
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+FileSize = tuple[str, int]  # a regular file of a submission: relative path, bytes
+FileRead = tuple[str, bytes, int]  # one read: relative path, contents, mode
 
 
 class SubmissionRefused(GraderError):
@@ -47,26 +49,26 @@ class SubmissionLimits(LoggingConfigurable):
     max_notebook_bytes = Integer(20 * MiB, help="Bytes of one notebook.").tag(config=True)
 
 
-def refusal_line(student, assignment, reason):
+def refusal_line(student: str, assignment: str, reason: object) -> str:
     """The line a refusal is logged as, in nbgrader's log and the batch grader's."""
     return f"{student}/{assignment}: {reason}"
 
 
-def show(name, limit=80):
+def show(name: str, limit: int = 80) -> str:
     """A file name as one printable line (control characters escaped), shortened."""
     text = name if name.isprintable() else repr(name)[1:-1]
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def mib(size):
+def mib(size: int) -> str:
     return f"{size / MiB:.1f} MiB"
 
 
-def _kind(mode):
+def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "a special file")
 
 
-def refuse_special(rel, mode, dir_fd, name):
+def refuse_special(rel: str, mode: int, dir_fd: int, name: str) -> NoReturn:
     """Refuse a file that is not a regular file or a folder; links say where they point."""
     if stat.S_ISLNK(mode):
         try:
@@ -79,7 +81,7 @@ def refuse_special(rel, mode, dir_fd, name):
                             "regular files and folders")
 
 
-def open_folder(name, dir_fd, rel):
+def open_folder(name: str, dir_fd: int, rel: str) -> int:
     """Open folder ``name`` without following a link (one found now was swapped in)."""
     try:
         return os.open(name, OPEN_DIR, dir_fd=dir_fd)
@@ -93,14 +95,14 @@ def open_folder(name, dir_fd, rel):
         raise
 
 
-def open_submission(root, student, assignment):
+def open_submission(root: str, student: str, assignment: str) -> int:
     """A file descriptor of ``root/student/assignment``, opened folder by folder without
     following any link: each folder is checked as it is opened, so none can be swapped."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     rel = os.path.basename(os.path.normpath(root))
-    try:
-        for name in (student, assignment):
-            rel = f"{rel}/{name}"
+    for name in (student, assignment):
+        rel = f"{rel}/{name}"
+        try:  # the parent is closed whether its child is refused or opened
             try:
                 mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
             except FileNotFoundError:
@@ -111,16 +113,11 @@ def open_submission(root, student, assignment):
                 raise SubmissionRefused(f"{show(rel)} is a file, not a folder")
             if not stat.S_ISDIR(mode):
                 raise SubmissionRefused(f"{show(rel)} is {_kind(mode)}, not a folder")
-            parent, fd = fd, None
-            try:
-                fd = open_folder(name, parent, rel)
-            finally:
-                os.close(parent)
-        return fd
-    except BaseException:
-        if fd is not None:
+            child = open_folder(name, fd, rel)
+        finally:
             os.close(fd)
-        raise
+        fd = child
+    return fd
 
 
 @dataclass
@@ -128,11 +125,11 @@ class _Walk:
     limits: SubmissionLimits
     entries: int = 0
     bytes: int = 0
-    files: list = field(default_factory=list)  # (relative path, size) of regular files
-    contents: list = field(default_factory=list)  # (relative path, bytes, mode) read
+    files: list[FileSize] = field(default_factory=list)  # the regular files
+    contents: list[FileRead] = field(default_factory=list)  # those read
     read: int = 0
 
-    def count(self, rel, size=0):
+    def count(self, rel: str, size: int = 0) -> None:
         self.entries += 1
         self.bytes += size
         if self.entries > self.limits.max_entries:
@@ -143,7 +140,7 @@ class _Walk:
                                     f"{mib(self.limits.max_bytes)} (stopped at {show(rel)})")
 
 
-def folder_entries(dir_fd, limits, rel):
+def folder_entries(dir_fd: int, limits: SubmissionLimits, rel: str) -> list[str]:
     """The names in a folder, sorted; refused beyond ``limits.max_entries``."""
     names = []
     with os.scandir(dir_fd) as it:
@@ -155,7 +152,18 @@ def folder_entries(dir_fd, limits, rel):
     return sorted(names)
 
 
-def walk(dir_fd, limits, copy_ignoring=None):
+@overload
+def walk(dir_fd: int, limits: SubmissionLimits, copy_ignoring: None = None) -> list[FileSize]:
+    ...
+
+
+@overload
+def walk(dir_fd: int, limits: SubmissionLimits, copy_ignoring: list[str]) -> list[FileRead]:
+    ...
+
+
+def walk(dir_fd: int, limits: SubmissionLimits,
+         copy_ignoring: list[str] | None = None) -> list[FileSize] | list[FileRead]:
     """Every entry under a folder, by ``lstat``, refusing anything but regular files and
     folders and anything over ``limits``. Returns the regular files as (path, size); with
     ``copy_ignoring`` (nbgrader's glob patterns of files and folders not to copy), their
@@ -171,11 +179,12 @@ class reading:
     """Turn an error reading a submission (a folder without permission, ...) into its
     refusal."""
 
-    def __enter__(self):
+    def __enter__(self) -> "reading":
         return self
 
-    def __exit__(self, kind, error, tb):
-        if kind is not None and issubclass(kind, OSError):
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
+        if isinstance(error, OSError):
             where = (f" ({show(os.path.basename(error.filename))})"
                      if isinstance(error.filename, str) else "")
             raise SubmissionRefused(f"the folder could not be read: "
@@ -183,7 +192,7 @@ class reading:
         return False
 
 
-def _walk(dir_fd, state, ignore, rel, depth):
+def _walk(dir_fd: int, state: _Walk, ignore: list[str] | None, rel: str, depth: int) -> None:
     limits = state.limits
     for name in folder_entries(dir_fd, limits, rel):
         path = f"{rel}/{name}" if rel else name
@@ -212,7 +221,7 @@ def _walk(dir_fd, state, ignore, rel, depth):
             refuse_special(path, st.st_mode, dir_fd, name)
 
 
-def matches(name, pattern):
+def matches(name: str, pattern: str) -> bool:
     """Whether glob's ``pattern`` matches the file name ``name`` (a wildcard does not match
     a leading dot)."""
     if not glob.has_magic(pattern):
@@ -222,13 +231,14 @@ def matches(name, pattern):
     return fnmatch.fnmatchcase(name, pattern)
 
 
-def is_ignored(name, patterns):
+def is_ignored(name: str, patterns: list[str]) -> bool:
     """Whether nbgrader's ``utils.is_ignored`` (glob patterns matched against a file's own
     name) leaves ``name`` out."""
     return any(matches(name, pattern) for pattern in patterns)
 
 
-def read_file(dir_fd, name, rel, limit, over):
+def read_file(dir_fd: int, name: str, rel: str, limit: int,
+              over: str) -> tuple[bytes, os.stat_result]:
     """The bytes of a regular file, opened without following a link; refused beyond
     ``limit`` bytes, with ``over`` saying which limit."""
     try:

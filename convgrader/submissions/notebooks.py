@@ -19,7 +19,7 @@ from jsonschema.exceptions import best_match
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.nbgraderformat import SCHEMA_VERSION
 
-from convgrader.submissions.folders import (SubmissionLimits, SubmissionRefused, mib,
+from convgrader.submissions.folders import (FileSize, SubmissionLimits, SubmissionRefused, mib,
                                             open_submission, read_file, reading, show, walk)
 
 _CELL_KEYS = {"code": ("metadata", "source", "outputs", "execution_count"),
@@ -30,12 +30,13 @@ _CELL_KEYS = {"code": ("metadata", "source", "outputs", "execution_count"),
 class NotebookCells:
     """What the gradebook records of one notebook: its cells' grade ids, in its order."""
     name: str
-    source: list   # every cell nbgrader tracks, in the gradebook's order
-    grade: list    # graded cells (tests, and answers with points), in the gradebook's order
-    solution: list
+    source: list[str]  # every cell nbgrader tracks, in the gradebook's order
+    grade: list[str]   # graded cells (tests, and answers with points), in the gradebook's order
+    solution: list[str]
 
 
-def gradebook_notebooks(db_url, course_id, assignment):
+def gradebook_notebooks(db_url: str, course_id: str,
+                        assignment: str) -> dict[str, NotebookCells] | None:
     """{notebook name: NotebookCells} of an assignment, or None if the gradebook lacks it."""
     with Gradebook(db_url, course_id) as gb:
         try:
@@ -48,16 +49,17 @@ def gradebook_notebooks(db_url, course_id, assignment):
                 for nb in found.notebooks}
 
 
-def _type_name(value):
+def _type_name(value: object) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
             int: "a number", float: "a number", type(None): "null"}.get(type(value), "?")
 
 
-def _schema_error(error, name):
+def _schema_error(error: Exception, name: str) -> str:
     """One line from nbformat's schema error: where, and the innermost reason."""
     where = list(getattr(error, "absolute_path", None) or [])
-    if getattr(error, "context", None):
-        inner = best_match(error.context)
+    context = getattr(error, "context", None)  # jsonschema's errors of the alternatives
+    if context:
+        inner = best_match(context)
         if inner is not None:
             where += list(inner.relative_path)
             error = inner
@@ -70,7 +72,8 @@ def _schema_error(error, name):
             + show(message, 100))
 
 
-def check_notebook(data, name, cells=None):
+def check_notebook(data: bytes, name: str,
+                   cells: NotebookCells | None = None) -> nbformat.NotebookNode:
     """The notebook ``data`` (bytes of ``name``) parsed as nbgrader reads it, or
     ``SubmissionRefused`` saying what is wrong with it. ``cells`` (from the gradebook)
     adds the checks of graded cells."""
@@ -112,7 +115,7 @@ def check_notebook(data, name, cells=None):
         raise SubmissionRefused(f"{name} has no cells: start again from the release notebook")
     for number, cell in enumerate(raw["cells"], 1):
         _check_cell(cell, number, name)
-    captured = {}
+    captured: dict[str, Exception] = {}
     try:
         nb = nbformat.reads(text, as_version=4, capture_validation_error=captured)
         if "ValidationError" in captured:
@@ -124,7 +127,7 @@ def check_notebook(data, name, cells=None):
     return nb
 
 
-def _check_cell(cell, number, name):
+def _check_cell(cell: object, number: int, name: str) -> None:
     if not isinstance(cell, dict):
         raise SubmissionRefused(f"{name}: cell {number} is {_type_name(cell)}, not an object")
     kind = cell.get("cell_type")
@@ -139,11 +142,12 @@ def _check_cell(cell, number, name):
                                 f"{_type_name(cell['metadata'])}, not an object")
 
 
-def _check_nbgrader_cells(raw_cells, name, cells):
+def _check_nbgrader_cells(raw_cells: list[dict[str, Any]], name: str,
+                          cells: NotebookCells | None) -> None:
     """nbgrader metadata that nbgrader's own steps would stop on: another schema version
     (which stops the whole run), a graded cell without a grade_id or twice, and missing
     cells that nbgrader cannot put back."""
-    seen = {}
+    seen: dict[str, int] = {}  # grade_id: cell number
     for number, cell in enumerate(raw_cells, 1):
         if "nbgrader" not in cell["metadata"]:
             continue
@@ -176,7 +180,7 @@ def _check_nbgrader_cells(raw_cells, name, cells):
         _check_restorable(seen, name, cells)
 
 
-def _check_restorable(seen, name, cells):
+def _check_restorable(seen: dict[str, int], name: str, cells: NotebookCells) -> None:
     """nbgrader's ``OverwriteCells.add_missing_grade_cells`` puts a deleted test cell back
     after the cell that precedes it in the instructor's notebook, and fails with a KeyError
     when that cell is gone too: say which cells are missing instead."""
@@ -193,13 +197,15 @@ def _check_restorable(seen, name, cells):
         present.add(gid)
 
 
-def _notebook_names(files):
+def _notebook_names(files: list[FileSize]) -> list[str]:
     """Notebooks nbgrader would grade: ``*.ipynb`` at the top of the folder (glob's rules)."""
     return sorted(p for p, _ in files if "/" not in p and not p.startswith(".")
                   and p.endswith(".ipynb"))
 
 
-def check_folder(root, student, assignment, limits, notebooks=None):
+def check_folder(root: str, student: str, assignment: str, limits: SubmissionLimits,
+                 notebooks: dict[str, NotebookCells] | None = None
+                 ) -> dict[str, nbformat.NotebookNode]:
     """Check ``root/student/assignment`` before anything is copied; return
     {notebook file name: parsed notebook} of the notebooks nbgrader will grade, or raise
     ``SubmissionRefused``. ``notebooks``: ``gradebook_notebooks`` of the assignment."""
@@ -226,7 +232,7 @@ def check_folder(root, student, assignment, limits, notebooks=None):
         os.close(fd)
 
 
-def _exists(dir_fd, name):
+def _exists(dir_fd: int, name: str) -> bool:
     try:
         os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         return True
@@ -234,7 +240,8 @@ def _exists(dir_fd, name):
         return False
 
 
-def read_notebook(dir_fd, filename, limits, notebooks=None):
+def read_notebook(dir_fd: int, filename: str, limits: SubmissionLimits,
+                  notebooks: dict[str, NotebookCells] | None = None) -> nbformat.NotebookNode:
     """Read and check one notebook of a submission folder (never through a link)."""
     try:
         mode = os.stat(filename, dir_fd=dir_fd, follow_symlinks=False).st_mode
