@@ -164,9 +164,10 @@ ci: test test-kit
 kit: install
 	$(BIN)/python -m convgrader.kit build
 
-# The edit-run loop (under 2 minutes): unit tests, the notebooks' contract, release/ in sync
-# and nbval, without grading.
+# The edit-run loop (under 2 minutes): the type checker (mypy, [tool.mypy] in pyproject.toml),
+# unit tests, the notebooks' contract, release/ in sync and nbval, without grading.
 check: install
+	$(BIN)/mypy
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading and not kit" source grader_tests
 
 # nbgrader's exchange on this machine (convgrader/exchange.py). An administrator runs

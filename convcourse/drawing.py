@@ -4,14 +4,23 @@ A picture is a row (or several rows) of items laid out left to right: ``Grid`` o
 which draw a matrix with some cells highlighted, and strings such as ``"*"`` or ``"="``.
 """
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # for the annotations only: torch is imported where a picture needs it
+    import torch
 
 WINDOW_COLOR = "#8ecae6"
 OUTPUT_COLOR = "#ffb703"
 PADDING_COLOR = "#e9ecef"
 EDGE_COLOR = "#495057"
+
+Cell = tuple[int, int]  # (row, column) of a grid, counted in the padded grid
+Pair = int | Sequence[int]  # a size for both sides, or (height, width)
 
 
 @dataclass
@@ -24,32 +33,33 @@ class Grid:
     cells (counted in the padded grid too) drawn like padding, with ``pad_text``: e.g. the
     zeros that a transposed convolution's stride inserts between the input's elements.
     """
-    values: object
+    values: Any  # a tensor, an array, or lists of numbers
     title: str = ""
-    highlight: set = field(default_factory=set)
+    highlight: set[Cell] = field(default_factory=set)
     color: str = WINDOW_COLOR
-    padding: object = 0
+    padding: Pair = 0
     show_values: bool = True
     pad_text: str = "0"
-    holes: set = field(default_factory=set)
+    holes: set[Cell] = field(default_factory=set)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         rows = [[float(v) for v in row] for row in self.values.tolist()] \
             if hasattr(self.values, "tolist") else [[float(v) for v in row] for row in self.values]
         p_h, p_w = _pair(self.padding)
         width = len(rows[0]) + 2 * p_w
-        self.padded = [[None] * width for _ in range(p_h)] \
-            + [[None] * p_w + row + [None] * p_w for row in rows] \
-            + [[None] * width for _ in range(p_h)]
+        pad: list[float | None] = [None]  # a padded cell
+        self.padded = [pad * width for _ in range(p_h)] \
+            + [pad * p_w + row + pad * p_w for row in rows] \
+            + [pad * width for _ in range(p_h)]
         for i, j in self.holes:
             self.padded[i][j] = None
         self.highlight = set(self.highlight)
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         return len(self.padded), len(self.padded[0])
 
-    def draw(self, ax, left, bottom):
+    def draw(self, ax: Axes, left: float, bottom: float) -> None:
         n_rows, n_cols = self.shape
         cells, faces, styles = [], [], []
         for i, row in enumerate(self.padded):
@@ -74,16 +84,20 @@ class Grid:
                     va="bottom", fontsize=11)
 
 
-def window(top, left, height, width):
+def window(top: int, left: int, height: int, width: int) -> set[Cell]:
     """The cells of a ``height`` x ``width`` window whose top-left cell is (top, left)."""
     return {(top + i, left + j) for i in range(height) for j in range(width)}
 
 
-def _pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+def _pair(value: Pair) -> tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    first, second = value
+    return first, second
 
 
-def draw_rows(rows, title=None, gap=0.8, scale=0.55):
+def draw_rows(rows: list[list[Grid | str]], title: str | None = None, gap: float = 0.8,
+              scale: float = 0.55) -> Figure:
     """Draw rows of items (``Grid`` or a symbol string); returns the figure.
 
     Each row is laid out left to right, its items centred on one horizontal line.
@@ -119,9 +133,10 @@ def draw_rows(rows, title=None, gap=0.8, scale=0.55):
     return fig
 
 
-def draw_sliding_frames(input_size, kernel_size, padding=0, stride=1, frames=None,
-                        title=None, scale=0.4, values=None, output=None, pad_text="0",
-                        per_row=1):
+def draw_sliding_frames(input_size: Pair, kernel_size: Pair, padding: Pair = 0, stride: Pair = 1,
+                        frames: list[Cell] | None = None, title: str | None = None,
+                        scale: float = 0.4, values: Any = None, output: Any = None,
+                        pad_text: str = "0", per_row: int = 1) -> Figure:
     """Still frames of a window sliding over a (padded) input, as in conv arithmetic.
 
     Each frame shows the padded input with the current window shaded and the output grid
@@ -140,7 +155,7 @@ def draw_sliding_frames(input_size, kernel_size, padding=0, stride=1, frames=Non
     shown = values is not None and output is not None
     grid_in = values if shown else [[0] * n_w for _ in range(n_h)]
     grid_out = output if shown else [[0] * out_w for _ in range(out_h)]
-    frames_drawn = [[
+    frames_drawn: list[list[Grid | str]] = [[
         Grid(grid_in, f"input {n_h}×{n_w}, padding {padding}",
              window(i * s_h, j * s_w, k_h, k_w), padding=padding, show_values=shown,
              pad_text=pad_text),
@@ -148,22 +163,25 @@ def draw_sliding_frames(input_size, kernel_size, padding=0, stride=1, frames=Non
         Grid(grid_out, f"output {out_h}×{out_w}", {(i, j)}, color=OUTPUT_COLOR,
              show_values=shown),
     ] for i, j in frames]
-    rows = [[item for k, frame in enumerate(frames_drawn[start:start + per_row])
-             for item in ([""] if k else []) + frame]
-            for start in range(0, len(frames_drawn), per_row)]
+    rows: list[list[Grid | str]] = [
+        [item for k, frame in enumerate(frames_drawn[start:start + per_row])
+         for item in ([""] if k else []) + frame]
+        for start in range(0, len(frames_drawn), per_row)]
     fig = draw_rows(rows, title=title or
                     f"kernel {k_h}×{k_w}, padding {padding}, stride {stride}", scale=scale)
     return fig
 
 
-def dilated_window(top, left, height, width, dilation=1):
+def dilated_window(top: int, left: int, height: int, width: int,
+                   dilation: Pair = 1) -> set[Cell]:
     """The cells of a ``height`` x ``width`` kernel with ``dilation`` (an int or a pair)
     whose top-left cell is (top, left): its cells are ``dilation`` apart."""
     d_h, d_w = _pair(dilation)
     return {(top + i * d_h, left + j * d_w) for i in range(height) for j in range(width)}
 
 
-def transposed_frames(X, K, stride=1):
+def transposed_frames(X: "torch.Tensor", K: "torch.Tensor",
+                      stride: int = 1) -> list[list["Grid | str"]]:
     """Still frames of a transposed convolution of the 2-D tensors ``X`` and ``K``, two a row.
 
     One frame per input element X[i, j] (shaded), its copy X[i, j] · K, and the output so
@@ -171,11 +189,12 @@ def transposed_frames(X, K, stride=1):
     transposed convolution of the elements seen so far. ``stride`` is an int. Returns the
     rows, for ``draw_rows``.
     """
+    # Deferred: torch takes seconds to import, and the other pictures need none of it.
     from torch.nn import functional as F
 
     k_h, k_w = K.shape
     seen = X.new_zeros(X.shape)
-    frames = []
+    frames: list[list[Grid | str]] = []
     for i in range(X.shape[0]):
         for j in range(X.shape[1]):
             seen[i, j] = X[i, j]
@@ -190,7 +209,9 @@ def transposed_frames(X, K, stride=1):
 GROUP_COLORS = ["#8ecae6", "#ffb703", "#90be6d", "#f4a3a8", "#cdb4db", "#ffd6a5"]
 
 
-def draw_channel_groups(panels, title=None, scale=0.5, row_labels=()):
+def draw_channel_groups(panels: list[tuple[str, list[tuple[int, int, int]]]],
+                        title: str | None = None, scale: float = 0.5,
+                        row_labels: Sequence[str] = ()) -> Figure:
     """Which input channels each output channel of a convolution sees, with ``groups``.
 
     ``panels`` is a list of (title, layers), drawn side by side; ``layers`` is a chain of
@@ -223,7 +244,7 @@ def draw_channel_groups(panels, title=None, scale=0.5, row_labels=()):
         colours.append([GROUP_COLORS[c * g_last // n_last % len(GROUP_COLORS)]
                         for c in range(n_last)])
 
-        def centre(level, channel):
+        def centre(level: int, channel: int) -> tuple[float, float]:
             x = left + (width - sizes[level]) / 2 + channel + box / 2
             return x, height - level * level_gap - box / 2
 

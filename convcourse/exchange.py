@@ -16,9 +16,11 @@ inbound folder, the instructor's group (nbgrader makes the inbound folder set-gr
 that submissions get it), and by nobody else.
 """
 import grp
+import logging
 import os
 import shutil
 import stat
+from typing import Callable, Collection
 
 from nbgrader.exchange.default.submit import ExchangeSubmit
 from nbgrader.utils import ignore_patterns
@@ -29,7 +31,7 @@ SUBMISSION_FILE_MODE = 0o640
 SUBMISSION_FOLDER_MODE = 0o770
 
 
-def exchange_root():
+def exchange_root() -> str:
     """The exchange folder: CONVCOURSE_EXCHANGE when set, else DEFAULT_ROOT."""
     return os.environ.get("CONVCOURSE_EXCHANGE") or DEFAULT_ROOT
 
@@ -37,7 +39,7 @@ def exchange_root():
 class PrivateSubmit(ExchangeSubmit):
     """nbgrader's submit, leaving a submission only its student and the instructors read."""
 
-    def init_dest(self):
+    def init_dest(self) -> None:
         super().init_dest()
         inbound = os.stat(self.inbound_path)
         if not inbound.st_mode & stat.S_ISGID:
@@ -54,7 +56,7 @@ class PrivateSubmit(ExchangeSubmit):
                 "there. Instructors should own the course's exchange folder with a group of "
                 "their own.", group, self.inbound_path)
 
-    def do_copy(self, src, dest, log=None):
+    def do_copy(self, src: str, dest: str, log: logging.Logger | None = None) -> None:
         if os.path.dirname(dest) != self.inbound_path:
             return super().do_copy(src, dest, log)  # the copy in the student's own cache
         # nbgrader's copy (shutil.copytree) ends by giving each folder the source's mode,
@@ -70,11 +72,11 @@ class PrivateSubmit(ExchangeSubmit):
                                  max_file_size=self.coursedir.max_file_size, log=self.log)
         _copy_keeping_group(src, dest, ignore)
 
-    def set_perms(self, dest, fileperms, dirperms):
+    def set_perms(self, dest: str, fileperms: int, dirperms: int) -> None:
         # nbgrader calls this on the new submission only (with 644 and 755).
         super().set_perms(dest, SUBMISSION_FILE_MODE, SUBMISSION_FOLDER_MODE)
 
-    def copy_files(self):
+    def copy_files(self) -> None:
         dest = os.path.join(self.inbound_path, self.assignment_filename)
         try:
             super().copy_files()
@@ -85,7 +87,8 @@ class PrivateSubmit(ExchangeSubmit):
                 os.chmod(dest, SUBMISSION_FOLDER_MODE)
 
 
-def _copy_keeping_group(src, dest, ignore):
+def _copy_keeping_group(src: str, dest: str,
+                        ignore: Callable[[str, list[str]], Collection[str]]) -> None:
     """Copy the tree ``src`` to the new folder ``dest`` as shutil.copytree does (links
     followed, ``ignore`` as its argument), but with no mode copied: each folder and file is
     created, so it inherits the group of a set-group-ID parent."""

@@ -11,7 +11,8 @@ was collected, a link to ``/etc/shadow`` became a file in ``submitted/``, a link
 ``/dev/zero`` was copied until a file-size limit stopped it.
 
 ``TrustedCollect`` (``c.ExchangeFactory.collect`` in nbgrader_config.py) is nbgrader's
-``ExchangeCollect`` with its three steps replaced:
+``ExchangeCollect`` with its three steps replaced (the walk of an entry is
+``convgrader.inbound.scan_entry``):
 
 - **who**: the student of an entry is its owner. An entry is refused unless it, and every
   file and folder in it, belongs to the user its name gives (a hard link to another's file,
@@ -55,177 +56,24 @@ import csv
 import datetime
 import fnmatch
 import os
-import pwd
 import shutil
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-from dateutil.tz import gettz
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import parse_utc
 from traitlets import Instance, default
 
-from convgrader.submissions import (MiB, SubmissionLimits, SubmissionRefused, _entries,
-                                    _open_dir, _refuse_special, matches, reading,
-                                    refusal_line, show)
+from convgrader.inbound import Scan, named_student, scan_entry, trusted_time, user_id, user_name
+from convgrader.submissions.folders import (OPEN_DIR, SubmissionLimits, SubmissionRefused,
+                                            matches, refusal_line, show)
 
 REFUSALS = "collect_refusals.csv"
 REFUSAL_FIELDS = ("assignment", "entry", "owner", "named", "reason", "collected_at")
 ADVISORY_SLACK = datetime.timedelta(minutes=5)
-_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def user_name(uid):
-    """The name of user ``uid``, or "uid N" when it has none."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"
-
-
-def user_id(name):
-    """The uid of the user ``name``, or None."""
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return None
-
-
-def named_student(entry):
-    """The student an inbound entry's name gives (nbgrader's ``_path_to_record``)."""
-    parts = entry.rsplit("+", 3)
-    return parts[0] if len(parts) >= 3 else None
-
-
-def trusted_time(ctime_ns, timezone="UTC"):
-    """The time ``ctime_ns`` (nanoseconds) as an aware datetime in ``timezone``, rounded up
-    to the microsecond (never earlier than the kernel's time)."""
-    micro = -(-ctime_ns // 1000)
-    utc = (datetime.datetime.fromtimestamp(micro // 10 ** 6, datetime.timezone.utc)
-           + datetime.timedelta(microseconds=micro % 10 ** 6))
-    return utc.astimezone(gettz(timezone))
-
-
-@dataclass
-class Scan:
-    """One inbound entry as walked: its newest ctime, and (read pass) what to copy."""
-    uid: int
-    owner: str
-    dev: int  # the inbound folder's file system
-    max_bytes: int
-    limits: SubmissionLimits
-    ctime_ns: int = 0
-    entries: int = 0
-    bytes: int = 0
-    folders: list = field(default_factory=list)  # relative paths to create, parents first
-    files: list = field(default_factory=list)  # (relative path, bytes, mode)
-
-    def seen(self, rel, st):
-        """Check that ``st`` (of ``rel``) is the student's, and count its time."""
-        if st.st_dev != self.dev:  # a FUSE file system there says any owner and time
-            raise SubmissionRefused(f"{show(rel)} is on another file system (a mount "
-                                    "point): a submission may hold only regular files and "
-                                    "folders")
-        if st.st_uid != self.uid:
-            raise SubmissionRefused(f"{show(rel)} belongs to {user_name(st.st_uid)}, not "
-                                    f"{self.owner}: a submission holds only its student's "
-                                    "own files")
-        self.ctime_ns = max(self.ctime_ns, st.st_ctime_ns)
-
-    def count(self, rel, size=0):
-        self.entries += 1
-        self.bytes += size
-        if self.entries > self.limits.max_entries:
-            raise SubmissionRefused(f"it holds more than {self.limits.max_entries} files "
-                                    f"and folders (stopped at {show(rel)})")
-        if self.bytes > self.max_bytes:
-            raise SubmissionRefused(f"it holds more than {self.max_bytes / MiB:.1f} MiB "
-                                    f"(stopped at {show(rel)})")
-
-
-def _same(st, other):
-    return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
-
-
-def scan_entry(inbound_fd, entry, uid, limits, max_bytes, copied=None):
-    """Walk the inbound entry ``entry`` that should belong to ``uid``, never following a
-    link; refuse (``SubmissionRefused``) what is not that user's, not a regular file or
-    folder, or over the limits. ``copied(name, size)``, when given, says which files and
-    folders to copy: their bytes are read (the read pass). Returns the ``Scan``."""
-    state = Scan(uid, user_name(uid), os.fstat(inbound_fd).st_dev, max_bytes, limits)
-    with reading():
-        st = os.stat(entry, dir_fd=inbound_fd, follow_symlinks=False)
-        state.seen("it", st)
-        if stat.S_ISREG(st.st_mode):
-            raise SubmissionRefused("it is a file, not a folder")
-        if not stat.S_ISDIR(st.st_mode):
-            _refuse_special("it", st.st_mode, inbound_fd, entry)
-        fd = _open_dir(entry, inbound_fd, entry)
-        try:
-            _check_opened(state, "it", st, fd)
-            _scan_folder(fd, state, "", 0, copied)
-            state.seen("it", os.fstat(fd))  # after the walk: a change during it shows
-        finally:
-            os.close(fd)
-    return state
-
-
-def _check_opened(state, rel, st, fd):
-    """The file or folder opened is the one ``lstat`` saw, and the student's."""
-    opened = os.fstat(fd)
-    if not _same(st, opened) or stat.S_IFMT(st.st_mode) != stat.S_IFMT(opened.st_mode):
-        raise SubmissionRefused(f"{show(rel)} was replaced while it was collected")
-    state.seen(rel, opened)
-    return opened
-
-
-def _scan_folder(dir_fd, state, rel, depth, copied):
-    for name in _entries(dir_fd, state.limits, rel):
-        path = f"{rel}/{name}" if rel else name
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        state.seen(path, st)
-        if stat.S_ISDIR(st.st_mode):
-            state.count(path)
-            if depth + 1 > state.limits.max_depth:
-                raise SubmissionRefused(f"{show(path)} is nested {depth + 1} folders deep "
-                                        f"({state.limits.max_depth} allowed)")
-            copy = copied is not None and copied(name, None)
-            if copy:
-                state.folders.append(path)
-            sub = _open_dir(name, dir_fd, path)
-            try:
-                _check_opened(state, path, st, sub)
-                _scan_folder(sub, state, path, depth + 1, copied if copy else None)
-                state.seen(path, os.fstat(sub))
-            finally:
-                os.close(sub)
-        elif stat.S_ISREG(st.st_mode):
-            state.count(path, st.st_size)
-            if copied is not None and copied(name, st.st_size):
-                data, mode = _read(dir_fd, name, path, st, state)
-                state.files.append((path, data, mode))
-        else:
-            _refuse_special(path, st.st_mode, dir_fd, name)
-
-
-def _read(dir_fd, name, rel, st, state):
-    """The bytes of a regular file, through a descriptor opened without following a link,
-    at most what the byte limit has left."""
-    fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as f:
-        _check_opened(state, rel, st, fd)
-        left = state.max_bytes - sum(len(data) for _, data, _ in state.files)
-        data = f.read(left + 1)
-        if len(data) > left:
-            raise SubmissionRefused(f"it holds more than {state.max_bytes / MiB:.1f} MiB "
-                                    f"(stopped at {show(rel)})")
-        after = os.fstat(fd)  # a write during the read changed the ctime
-        state.seen(rel, after)
-    return data, stat.S_IMODE(after.st_mode)
-
 
 @dataclass
 class Candidate:
@@ -245,12 +93,26 @@ class TrustedCollect(ExchangeCollect):
     limits = Instance(SubmissionLimits)
 
     @default("limits")
-    def _limits_default(self):
+    def _limits_default(self) -> SubmissionLimits:
         return SubmissionLimits(parent=self)
 
-    _inbound_fd = None
+    _inbound_fd: int | None = None
+    refusals: list[dict[str, str]]  # rows of collect_refusals.csv
+    examined: set[str]  # inbound entries this collect looked at
+    listed: set[str] | None  # inbound's entries, once it was listed
+    collected_at: datetime.datetime
+    duedate: datetime.datetime | None
 
-    def start(self):
+    if TYPE_CHECKING:  # nbgrader's, untyped: it logs the message and raises ExchangeError
+        def fail(self, msg: str) -> NoReturn:
+            ...
+
+    def _inbound(self) -> int:
+        """The inbound folder's descriptor, open from ``init_src`` to the end of ``start``."""
+        assert self._inbound_fd is not None, "init_src opens the inbound folder first"
+        return self._inbound_fd
+
+    def start(self) -> None:
         self.refusals, self.examined, self.listed = [], set(), None
         self.collected_at = datetime.datetime.now(datetime.timezone.utc)
         try:
@@ -269,7 +131,7 @@ class TrustedCollect(ExchangeCollect):
 
     # -- which entries, whose, and when -------------------------------------------------
 
-    def init_src(self):
+    def init_src(self) -> None:
         if self.coursedir.course_id == "":
             self.fail("No course id specified. Re-run with --course flag.")
         self.course_path = os.path.join(self.root, self.coursedir.course_id)
@@ -277,9 +139,9 @@ class TrustedCollect(ExchangeCollect):
         self._inbound_fd = self._open_inbound()
         self.duedate = self._duedate()
         pattern = f"{self.coursedir.student_id or '*'}+{self.coursedir.assignment_id}+*"
-        found = {}
-        self.listed = set(os.listdir(self._inbound_fd))
-        for entry in sorted(self.listed):
+        found: dict[str, list[Candidate]] = {}
+        self.listed = listed = set(os.listdir(self._inbound_fd))
+        for entry in sorted(listed):
             if matches(entry, pattern):
                 self.examined.add(entry)
                 candidate = self._examine(entry)
@@ -287,8 +149,9 @@ class TrustedCollect(ExchangeCollect):
                     found.setdefault(candidate.student, []).append(candidate)
         self.src_records = [self._in_order(mine) for _, mine in sorted(found.items())]
 
-    def _open_inbound(self):
+    def _open_inbound(self) -> int:
         """The inbound folder, opened without following a link below the exchange root."""
+        fd: int | None = None
         try:
             fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
@@ -297,7 +160,7 @@ class TrustedCollect(ExchangeCollect):
             for name in (self.coursedir.course_id, "inbound"):
                 parent, fd = fd, None
                 try:
-                    fd = os.open(name, _OPEN_DIR, dir_fd=parent)
+                    fd = os.open(name, OPEN_DIR, dir_fd=parent)
                 finally:
                     os.close(parent)
             os.listdir(fd)
@@ -313,7 +176,7 @@ class TrustedCollect(ExchangeCollect):
                 os.close(fd)
             raise
 
-    def _check_inbound(self, fd):
+    def _check_inbound(self, fd: int) -> None:
         """The inbound folder must be the instructor's (a student who made it could rename
         or remove every submission in it), and sticky: nbgrader makes it 2733, where a
         student who learns another's entry name can rename it, which makes it later (a new
@@ -330,14 +193,14 @@ class TrustedCollect(ExchangeCollect):
                              "submission could rename it. It is now (mode %o).",
                              self.inbound_path, stat.S_IMODE(st.st_mode) | stat.S_ISVTX)
 
-    def _duedate(self):
+    def _duedate(self) -> datetime.datetime | None:
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
             try:
                 return gb.find_assignment(self.coursedir.assignment_id).duedate
             except MissingEntry:
                 return None
 
-    def _examine(self, entry):
+    def _examine(self, entry: str) -> Candidate | None:
         """The entry as a Candidate, or None when it is refused (and recorded)."""
         named = named_student(entry)
         try:
@@ -350,7 +213,7 @@ class TrustedCollect(ExchangeCollect):
                 raise SubmissionRefused(f"it is named for {named or '(no student)'}, but "
                                         f"{owner} made it: a student submits only as "
                                         "themselves")
-            scan = scan_entry(self._inbound_fd, entry, st.st_uid, self.limits,
+            scan = scan_entry(self._inbound(), entry, st.st_uid, self.limits,
                               self._max_bytes())
         except SubmissionRefused as error:
             self._refuse(owner, named, entry, str(error))
@@ -358,18 +221,19 @@ class TrustedCollect(ExchangeCollect):
         utc = trusted_time(scan.ctime_ns).replace(tzinfo=None)
         return Candidate(owner, st.st_uid, entry, scan.ctime_ns, utc)
 
-    def _max_bytes(self):
+    def _max_bytes(self) -> int:
         return min(self.limits.max_bytes, 1000 * self.coursedir.max_dir_size)
 
-    def _in_order(self, mine):
+    def _in_order(self, mine: list[Candidate]) -> list[Candidate]:
         """A student's accepted entries, the one to collect first: the latest, or with
         ``before_duedate`` the latest before the due date (else the latest)."""
         mine = sorted(mine, key=lambda c: c.ctime_ns, reverse=True)
-        if self.duedate is not None and self.before_duedate:
-            mine.sort(key=lambda c: c.utc > self.duedate)  # stable: on time first
+        duedate = self.duedate
+        if duedate is not None and self.before_duedate:
+            mine.sort(key=lambda c: c.utc > duedate)  # stable: on time first
         return mine
 
-    def _refuse(self, owner, named, entry, reason):
+    def _refuse(self, owner: str, named: str | None, entry: str, reason: str) -> None:
         line = refusal_line(owner, self.coursedir.assignment_id, f"{show(entry, 200)}: {reason}")
         self.log.error(line)
         self.refusals.append({"assignment": self.coursedir.assignment_id, "entry": entry,
@@ -378,10 +242,10 @@ class TrustedCollect(ExchangeCollect):
 
     # -- copying ------------------------------------------------------------------------
 
-    def init_dest(self):
+    def init_dest(self) -> None:
         pass
 
-    def copy_files(self):
+    def copy_files(self) -> None:
         assignment, course = self.coursedir.assignment_id, self.coursedir.course_id
         if not self.src_records:
             self.log.warning("No submissions of '%s' for course '%s' to collect", assignment,
@@ -394,7 +258,7 @@ class TrustedCollect(ExchangeCollect):
                 if self._collect(candidate) is not None:
                     break
 
-    def _collect(self, candidate):
+    def _collect(self, candidate: Candidate) -> bool | None:
         """Collect one entry unless submitted/ has it already (nbgrader's --update and
         --before-duedate rules); None when it was refused while being read."""
         student, assignment = candidate.student, self.coursedir.assignment_id
@@ -411,7 +275,7 @@ class TrustedCollect(ExchangeCollect):
                               student, assignment)
                 return True
         try:
-            scan = scan_entry(self._inbound_fd, candidate.entry, candidate.uid, self.limits,
+            scan = scan_entry(self._inbound(), candidate.entry, candidate.uid, self.limits,
                               self._max_bytes(), self._copied)
         except SubmissionRefused as error:
             self._refuse(student, student, candidate.entry, str(error))
@@ -432,7 +296,7 @@ class TrustedCollect(ExchangeCollect):
                                               f": could not be written to {dest}: {error}"))
         return True
 
-    def _copied(self, name, size):
+    def _copied(self, name: str, size: int | None) -> bool:
         """Whether nbgrader's copy would take this file (``size``) or folder (None):
         ``CourseDirectory.ignore``, ``include`` and ``max_file_size``, as nbgrader's
         ``ignore_patterns``."""
@@ -449,7 +313,7 @@ class TrustedCollect(ExchangeCollect):
             return False
         return True
 
-    def _advise(self, student, scan, when):
+    def _advise(self, student: str, scan: Scan, when: datetime.datetime) -> None:
         """Warn when the submission's own timestamp.txt is far from the trusted time."""
         said = next((data for path, data, _ in scan.files if path == "timestamp.txt"), None)
         try:
@@ -465,10 +329,10 @@ class TrustedCollect(ExchangeCollect):
                 "recorded"))
 
 
-def write_submission(dest, scan, timestamp, groupshared=False):
+def write_submission(dest: str, scan: Scan, timestamp: str, groupshared: bool = False) -> None:
     """Write what ``scan`` read into the new folder ``dest``, and the trusted timestamp.txt
     in place of the submission's (a file or a folder of that name)."""
-    def kept(rel):
+    def kept(rel: str) -> bool:
         return rel != "timestamp.txt" and not rel.startswith("timestamp.txt/")
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     os.mkdir(dest)
@@ -482,8 +346,8 @@ def write_submission(dest, scan, timestamp, groupshared=False):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(os.path.join(dest, rel), (mode & 0o777) | 0o600)
-    with open(os.path.join(dest, "timestamp.txt"), "x") as f:
-        f.write(timestamp)
+    with open(os.path.join(dest, "timestamp.txt"), "x") as stamp:
+        stamp.write(timestamp)
     if groupshared:  # as nbgrader's do_copy: folders ug+rwx and set-group-ID, files ug+rw
         for folder, _, files in os.walk(dest):
             os.chmod(folder, (os.stat(folder).st_mode | 0o2770) & 0o2777)
@@ -494,11 +358,11 @@ def write_submission(dest, scan, timestamp, groupshared=False):
 
 # -- the refusals, for the instructor and the class report -------------------------------
 
-def refusals_file(course_root):
+def refusals_file(course_root: Path | str) -> Path:
     return Path(course_root, REFUSALS)
 
 
-def read_refusals(course_root):
+def read_refusals(course_root: Path | str) -> list[dict[str, str]]:
     """Every refusal the last collects recorded: dicts of ``REFUSAL_FIELDS``."""
     try:
         with open(refusals_file(course_root), newline="") as f:
@@ -507,7 +371,8 @@ def read_refusals(course_root):
         return []
 
 
-def record_refusals(course_root, assignment, unexamined, refusals):
+def record_refusals(course_root: Path | str, assignment: str, unexamined: set[str],
+                    refusals: list[dict[str, str]]) -> None:
     """Keep the rows of other assignments, and of this one's entries still in inbound that
     this collect did not examine (``--student``); add this collect's refusals. An entry
     examined again, or removed from inbound, loses its old row."""

@@ -37,3 +37,5 @@ class SandboxNotClean(GraderError):
 class SubmissionRefused(GraderError):
     """A submission the grader will not copy, read or run; ``str()`` is the one-line reason
     (the student's work must change, not the grader's setup)."""
+
+    logged = False  # set once autograde has logged its line (``submissions.autograde``)

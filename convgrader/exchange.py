@@ -62,7 +62,7 @@ _UNDEFINED_ID = 0xFFFFFFFF
 _READ, _WRITE = 4, 2
 
 
-def readable_by_owner_group_and(path, uid):
+def readable_by_owner_group_and(path: Path | str, uid: int) -> None:
     """Set ``path``'s access list: its owner reads and writes, its group and the user
     ``uid`` read, nobody else (mode 640 plus one named user)."""
     entries = [(_USER_OBJ, _READ | _WRITE, _UNDEFINED_ID), (_USER, _READ, uid),
@@ -75,7 +75,7 @@ def readable_by_owner_group_and(path, uid):
 class PrivateReleaseFeedback(ExchangeReleaseFeedback):
     """nbgrader's release_feedback, each feedback file readable by its own student only."""
 
-    def copy_files(self):
+    def copy_files(self) -> None:
         exclude = set(filter(None, (self.coursedir.student_id_exclude or "").split(",")))
         pattern = re.escape(os.path.sep).join([
             self.coursedir.format_path(self.coursedir.feedback_directory, "(?P<student_id>.*)",
@@ -154,13 +154,13 @@ if importlib.util.find_spec("convgrader") is not None:
 '''
 
 
-def student_config(root=DEFAULT_ROOT, course_id=COURSE_ID):
+def student_config(root: Path | str = DEFAULT_ROOT, course_id: str = COURSE_ID) -> str:
     """The text of the machine-wide nbgrader_config.py."""
     return STUDENT_CONFIG.format(root=str(root), course_id=course_id)
 
 
-def setup(root=DEFAULT_ROOT, config_dir=SYSTEM_CONFIG_DIR, instructor=None,
-          course_id=COURSE_ID):
+def setup(root: Path | str = DEFAULT_ROOT, config_dir: Path | str = SYSTEM_CONFIG_DIR,
+          instructor: str | None = None, course_id: str = COURSE_ID) -> Path:
     """Create the exchange folder (mode 1777) and write ``config_dir``/nbgrader_config.py;
     return the config file's path. Idempotent. With ``instructor`` (a user name), also
     create the course's folder in the exchange owned by that user (mode 755, as
@@ -188,7 +188,7 @@ def setup(root=DEFAULT_ROOT, config_dir=SYSTEM_CONFIG_DIR, instructor=None,
     return config
 
 
-def _make_inbound(inbound, user):
+def _make_inbound(inbound: Path, user: pwd.struct_passwd) -> None:
     """The course's inbound folder, ``user``'s, mode 3733: students create their submissions
     in it (write, search) but cannot list it; set-group-ID so that submissions get the
     instructor's group (as `nbgrader release_assignment` makes it, 2733); and sticky, which
@@ -203,7 +203,7 @@ def _make_inbound(inbound, user):
     os.chmod(inbound, INBOUND_MODE)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     s = commands.add_parser("setup", help="create the exchange folder and the machine-wide "

@@ -21,11 +21,13 @@ the course's own.
 import functools
 import re
 from html.parser import HTMLParser
+from typing import Any, TypeAlias
 
 import bleach
 import markupsafe
 import tinycss2
-from jinja2 import DictLoader, pass_context
+from jinja2 import DictLoader, Environment, pass_context
+from jinja2.runtime import Context
 from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.highlight import Highlight2HTML, _pygments_highlight
 from nbconvert.filters.markdown_mistune import MarkdownWithMath
@@ -33,6 +35,7 @@ from nbgrader import utils
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearHiddenTests
 from pygments.formatters import HtmlFormatter
+from nbformat import NotebookNode
 from traitlets import Bool
 
 from convgrader import pages, sanitize
@@ -42,7 +45,8 @@ from convgrader.mathml import MathMLRenderer
 class ClearKnownHiddenTests(ClearHiddenTests):
     """``ClearHiddenTests`` on the gradebook's test cells only."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode,
+                   resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_notebook(info["notebook"], info["assignment"])
@@ -50,7 +54,8 @@ class ClearKnownHiddenTests(ClearHiddenTests):
             self._tests = {c.name for c in notebook.grade_cells} - solutions
         return super().preprocess(nb, resources)
 
-    def preprocess_cell(self, cell, resources, cell_index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any],
+                        cell_index: int) -> tuple[NotebookNode, dict[str, Any]]:
         if utils.is_grade(cell) and cell.metadata.nbgrader.get("grade_id") in self._tests:
             return super().preprocess_cell(cell, resources, cell_index)
         return cell, resources
@@ -90,7 +95,7 @@ math {
 """
 
 
-def feedback_page_head():
+def feedback_page_head() -> markupsafe.Markup:
     return markupsafe.Markup(  # noqa: S704 - the course's own style, no submission's
         f"<style>{WRAP_OUTPUT_CSS}{MATH_CSS}</style>")
 
@@ -103,7 +108,11 @@ def feedback_page_head():
 # lacks matches nothing, and goes (so do @font-face and @keyframes no kept rule names).
 # Pruned by class and id only: the HTML parser adds elements (tbody, ...) but no classes.
 
-def _needs(selector):
+# A rule as ``_parse_rules`` reads it: its text; what each of its selectors needs (None: it
+# is kept anyway); the name an @font-face or @keyframes gives; an @media's rules.
+CssRule: TypeAlias = "tuple[str, list[frozenset[str]] | None, str | None, list[CssRule] | None]"
+
+def _needs(selector: list[Any]) -> frozenset[str]:  # tinycss2's tokens
     """The classes ('.x') and ids ('#x') an element must have for ``selector`` to match:
     those outside functions (``:not(.x)`` needs none)."""
     needs, previous = set(), None
@@ -116,9 +125,9 @@ def _needs(selector):
     return frozenset(needs)
 
 
-def _selectors(prelude):
+def _selectors(prelude: list[Any]) -> list[frozenset[str]]:
     """What each selector of a rule's comma-separated list needs (``_needs``)."""
-    selectors = [[]]
+    selectors: list[list[Any]] = [[]]
     for token in prelude:
         if token.type == "literal" and token.value == ",":
             selectors.append([])
@@ -127,9 +136,9 @@ def _selectors(prelude):
     return [_needs(selector) for selector in selectors]
 
 
-def _parse_rules(rules):
+def _parse_rules(rules: list[Any]) -> list[CssRule]:
     """[(text, alternatives | None, name | None, children | None)] for ``_kept_css``."""
-    parsed = []
+    parsed: list[CssRule] = []
     for rule in rules:
         if rule.type == "qualified-rule":
             parsed.append((tinycss2.serialize([rule]), _selectors(rule.prelude), None, None))
@@ -151,11 +160,11 @@ def _parse_rules(rules):
 
 
 @functools.lru_cache(maxsize=16)  # the same few style elements in every page
-def _css_rules(css):
+def _css_rules(css: str) -> list[CssRule]:
     return _parse_rules(tinycss2.parse_stylesheet(css, skip_whitespace=True))
 
 
-def _kept_css(rules, names):
+def _kept_css(rules: list[CssRule], names: set[str]) -> str:
     """The CSS text of ``rules`` (``_parse_rules``) a page with the classes and ids ``names``
     can use: its @font-face and @keyframes first, where a kept rule names them."""
     kept, named = [], []
@@ -175,13 +184,13 @@ def _kept_css(rules, names):
 class _Names(HTMLParser):
     """The classes ('.x') and ids ('#x') of a page's elements."""
 
-    def __init__(self, page):
+    def __init__(self, page: str):
         super().__init__()
-        self.names = set()
+        self.names: set[str] = set()
         self.feed(page)
         self.close()
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for name, value in attrs:
             if name == "class" and value:
                 self.names.update("." + c for c in value.split())
@@ -189,7 +198,7 @@ class _Names(HTMLParser):
                 self.names.add("#" + value)
 
 
-def used_css_only(page):
+def used_css_only(page: str) -> str:
     """``page`` with each ``<style>`` of its head keeping only the rules the page can use."""
     head, end, body = page.partition("</head>")
     names = _Names(page).names
@@ -199,12 +208,12 @@ def used_css_only(page):
     return head + end + body
 
 
-def _bleach_attribute(tag, name, value):
+def _bleach_attribute(tag: str, name: str, value: str) -> bool:
     return pages.mathml_attribute(tag, name, value) is not None or \
         name in sanitize.CLEAN_HTML_ATTRIBUTES["*"]
 
 
-def clean_html_keeping_mathml(html):
+def clean_html_keeping_mathml(html: object) -> str:
     """nbconvert's ``clean_html`` filter (bleach; what it does not allow shows as text),
     keeping the MathML of formulas as ``convgrader.pages`` does."""
     return bleach.clean(
@@ -219,7 +228,7 @@ class _StyledTokensOnly(HtmlFormatter):
     had a span each: in a page with no script such a span does nothing, and they were a
     third of the largest pages' bytes."""
 
-    def _get_css_classes(self, ttype):
+    def _get_css_classes(self, ttype: Any) -> str:  # a pygments token type
         classes = super()._get_css_classes(ttype)
         return classes if set(classes.split()) & self.class2style.keys() else ""
 
@@ -228,7 +237,8 @@ class StyledTokensHighlight(Highlight2HTML):
     """nbconvert's ``highlight_code`` filter (nbconvert 7.17), with ``_StyledTokensOnly``
     in the style of the page's CSS (``CSSHTMLHeaderPreprocessor.style``)."""
 
-    def __call__(self, source, language=None, metadata=None):
+    def __call__(self, source: str, language: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> str:
         language = language or self.pygments_lexer
         style = self.config.get("CSSHTMLHeaderPreprocessor", {}).get("style", "default")
         formatter = _StyledTokensOnly(cssclass=markupsafe.escape(f" highlight hl-{language}"),
@@ -261,13 +271,13 @@ class FeedbackExporter(HTMLExporter):
     prune_css = Bool(True, help="Keep only the CSS rules a page can use in its head "
                      "(used_css_only); False keeps all of its template's.").tag(config=True)
 
-    def __init__(self, config=None, **kw):
+    def __init__(self, config: Any = None, **kw: Any):  # a traitlets Config
         super().__init__(config=config, **kw)
         # Tried before the template folders: our 'mathjax.html.j2' wins over nbconvert's.
         self.extra_loaders = [DictLoader({"mathjax.html.j2": HEAD_MACRO}), *self.extra_loaders]
 
     @pass_context
-    def markdown2html(self, context, source):
+    def markdown2html(self, context: Context, source: str) -> str:
         """``HTMLExporter.markdown2html`` (nbconvert 7.17), formulas as MathML."""
         cell = context.get("cell", {})
         renderer = MathMLRenderer(
@@ -281,13 +291,17 @@ class FeedbackExporter(HTMLExporter):
         )
         return MarkdownWithMath(renderer=renderer).render(source)
 
-    def _create_environment(self):
+    def _create_environment(self) -> Environment:
         environment = super()._create_environment()
         environment.globals["feedback_page_head"] = feedback_page_head
         environment.filters["clean_html"] = clean_html_keeping_mathml
         return environment
 
-    def from_notebook_node(self, nb, resources=None, **kw):
+    # A page's text, where nbconvert's Exporter says a notebook: its HTMLExporter, whose
+    # signature this is, ignores the same [override].
+    def from_notebook_node(  # type: ignore[override]
+            self, nb: NotebookNode, resources: dict[str, Any] | None = None,
+            **kw: Any) -> tuple[str, dict[str, Any]]:
         # The notebook's name is the page's title, in the head: as text.
         if resources and "notebook" in resources.get("nbgrader", {}):
             resources = {**resources, "nbgrader": {

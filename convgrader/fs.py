@@ -14,6 +14,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 MAX_OPEN = 16
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -26,15 +27,22 @@ class _Folder:
 
     __slots__ = ("fd", "name", "dev", "ino", "names", "path", "kept", "relisted")
 
-    def __init__(self, fd, name, st, path):
-        self.fd, self.name, self.dev, self.ino = fd, name, st.st_dev, st.st_ino
+    def __init__(self, fd: int, name: str, st: os.stat_result, path: str | None):
+        # None once closed to stay under MAX_OPEN descriptors (reopened from a child).
+        self.fd: int | None = fd
+        self.name, self.dev, self.ino = name, st.st_dev, st.st_ino
         self.names = os.listdir(fd)
         self.path = path  # its absolute path while it leads to a kept path, else None
         self.kept = False  # holds something that stays: it stays too
         self.relisted = 0
 
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
-def _open_folder(name, dir_fd, st):
+
+def _open_folder(name: str, dir_fd: int | None, st: os.stat_result) -> int:
     """Open the directory ``name`` (never through a link), owner-writable; its descriptor."""
     if st.st_mode & _OWNER_ALL != _OWNER_ALL and st.st_uid == os.geteuid():
         # Taken away by a kernel (its owner, as we are here): give them back first.
@@ -53,8 +61,8 @@ def _open_folder(name, dir_fd, st):
     return fd
 
 
-def _parents(path):
-    parents = set()
+def _parents(path: str) -> set[str]:
+    parents: set[str] = set()
     while True:
         parent = os.path.dirname(path)
         if parent == path:
@@ -63,33 +71,33 @@ def _parents(path):
         path = parent
 
 
-def _shown(stack, name=None):
+def _shown(stack: list[_Folder], name: str | None = None) -> str:
     """A path of the walk, for reports (long ones cut in the middle)."""
     names = [f.name for f in stack] + ([name] if name is not None else [])
     path = "/".join(names)
     return path if len(path) <= 300 else f"{path[:150]}/…({len(names)} levels)…/{path[-100:]}"
 
 
-def empty(path, keep=()):
+def empty(path: Path | str, keep: Iterable[Path | str] = ()) -> list[str]:
     """Remove everything inside the directory ``path`` but the paths in ``keep`` (absolute)
     and the folders that lead to them (emptied of all else), and other file systems mounted
     below (their mount points stay). Returns the paths that could not be removed."""
     path = os.path.abspath(path)
-    keep = {os.path.normpath(k) for k in keep}
-    leading = set().union(*(_parents(k) for k in keep)) if keep else set()
+    kept = {os.path.normpath(k) for k in map(str, keep)}
+    leading: set[str] = set().union(*(_parents(k) for k in kept))
     st = os.lstat(path)
     top = _Folder(_open_folder(path, None, st), path, st, path)
-    stack, left = [top], []
+    stack = [top]
+    left: list[str] = []
     try:
-        _walk(stack, keep, leading, left)
+        _walk(stack, kept, leading, left)
     finally:
         for folder in stack:
-            if folder.fd is not None:
-                os.close(folder.fd)
+            folder.close()
     return left
 
 
-def remove_tree(path):
+def remove_tree(path: Path | str) -> list[str]:
     """Remove ``path`` and everything under it, as :func:`empty` does; what is left."""
     path = os.path.abspath(path)
     try:
@@ -110,7 +118,7 @@ def remove_tree(path):
     return left
 
 
-def _walk(stack, keep, leading, left):
+def _walk(stack: list[_Folder], keep: set[str], leading: set[str], left: list[str]) -> None:
     open_from = 0  # stack[i].fd is open for every i >= open_from
     while stack:
         folder = stack[-1]
@@ -146,8 +154,7 @@ def _walk(stack, keep, leading, left):
                 continue
             stack.append(child)
             if len(stack) - open_from > MAX_OPEN:
-                os.close(stack[open_from].fd)
-                stack[open_from].fd = None
+                stack[open_from].close()
                 open_from += 1
             continue
         # Every entry of ``folder`` was seen: remove it from its parent, unless it keeps some.
@@ -176,18 +183,19 @@ def _walk(stack, keep, leading, left):
                 if error.errno != errno.ENOENT:
                     folder.kept = True
                     left.append(f"{_shown(stack)} ({error.strerror})")
-        os.close(folder.fd)
+        folder.close()
         stack.pop()
         parent.kept = parent.kept or folder.kept
 
 
-def leftovers(path, keep=()):
+def leftovers(path: Path | str, keep: Iterable[Path | str] = ()) -> list[str]:
     """What is in the directory ``path`` besides the paths in ``keep`` and the folders
     leading to them: what :func:`empty` should have removed."""
     path = os.path.abspath(path)
-    keep = {os.path.normpath(k) for k in keep}
-    leading = set().union(*(_parents(k) for k in keep)) if keep else set()
-    found, todo = [], [path]
+    kept = {os.path.normpath(k) for k in map(str, keep)}
+    leading: set[str] = set().union(*(_parents(k) for k in kept))
+    found: list[str] = []
+    todo = [path]
     while todo:
         folder = todo.pop()
         try:
@@ -199,19 +207,19 @@ def leftovers(path, keep=()):
             entry = os.path.join(folder, name)
             if entry in leading:
                 todo.append(entry)
-            elif entry not in keep:
+            elif entry not in kept:
                 found.append(entry)
     return found
 
 
-def owner_is_gone(name):
+def owner_is_gone(name: str) -> bool:
     """Whether ``name`` ("<pid>-...", a grading process's folder or cgroup) belongs to a
     process that no longer runs."""
     owner = name.split("-")[0]
     return owner.isdigit() and not os.path.exists(f"/proc/{owner}")
 
 
-def remove_stale(prefix):
+def remove_stale(prefix: str) -> None:
     """Remove the folders ``<prefix><pid>-...`` in the temporary folder whose process is
     gone: those of grading processes killed before they could remove their own."""
     for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
@@ -219,7 +227,7 @@ def remove_stale(prefix):
             remove_tree(path)
 
 
-def give_tree(top, uid, gid):
+def give_tree(top: Path | str, uid: int, gid: int) -> None:
     """Make ``top`` and everything under it (just copied by root) belong to ``uid``:``gid``,
     links included, never following one. os.walk recurses: only for trees of bounded depth
     (the course's own, or a submission's copy whose depth the sandbox checked)."""

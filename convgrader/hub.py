@@ -38,6 +38,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from convcourse.exchange import COURSE_ID
 from convgrader import exchange, fs
@@ -54,7 +55,7 @@ GRADER_ACCOUNT = "convcourse-grader"
 STATE_MODE = 0o700
 
 
-def _names(value):
+def _names(value: str | None) -> list[str]:
     return sorted(set((value or "").replace(",", " ").split()))
 
 
@@ -70,15 +71,15 @@ class Settings:
     course: Path  # CONVCOURSE_HUB_COURSE [<the grader's home>/conv-basics]
     exchange: Path  # CONVCOURSE_EXCHANGE [/srv/nbgrader/exchange]
     exchange_config: Path  # CONVCOURSE_HUB_EXCHANGE_CONFIG [/etc/jupyter]
-    instructors: tuple  # CONVCOURSE_HUB_INSTRUCTORS: user names, by spaces or commas
-    graders: tuple  # CONVCOURSE_HUB_GRADERS: the teaching assistants
-    students: tuple  # CONVCOURSE_HUB_STUDENTS
+    instructors: tuple[str, ...]  # CONVCOURSE_HUB_INSTRUCTORS: user names, by spaces or commas
+    graders: tuple[str, ...]  # CONVCOURSE_HUB_GRADERS: the teaching assistants
+    students: tuple[str, ...]  # CONVCOURSE_HUB_STUDENTS
     students_group: str  # CONVCOURSE_HUB_STUDENTS_GROUP: a Linux group, all its members
-    admins: tuple  # CONVCOURSE_HUB_ADMINS: JupyterHub's administrators
+    admins: tuple[str, ...]  # CONVCOURSE_HUB_ADMINS: JupyterHub's administrators
     course_id: str = COURSE_ID
 
     @classmethod
-    def from_environment(cls, env=None):
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         port = int(env.get("CONVCOURSE_HUB_PORT") or 8000)
         grader = env.get("CONVCOURSE_HUB_GRADER") or GRADER_ACCOUNT
@@ -101,22 +102,22 @@ class Settings:
         )
 
     @property
-    def staff(self):
+    def staff(self) -> list[str]:
         """Who reaches the formgrader: the instructors and the teaching assistants."""
         return sorted(set(self.instructors) | set(self.graders))
 
     @property
-    def formgrade_group(self):
+    def formgrade_group(self) -> str:
         """The hub group of the course's graders (nbgrader's course list looks for the
         prefix formgrade-)."""
         return f"formgrade-{self.course_id}"
 
     @property
-    def service_url(self):
+    def service_url(self) -> str:
         return f"http://127.0.0.1:{self.service_port}"
 
 
-def _home(name):
+def _home(name: str) -> Path:
     try:
         return Path(pwd.getpwnam(name).pw_dir)
     except KeyError:  # setup creates the account with this home
@@ -127,7 +128,7 @@ class SetupFailed(Exception):
     """The hub cannot start: the message says what to do."""
 
 
-def setup(settings):
+def setup(settings: Settings) -> list[str]:
     """Make the state folder, the grader account, its course copy and the exchange; return
     the problems that do not stop the hub (users named that do not exist) as lines."""
     if os.geteuid() != 0:
@@ -155,7 +156,7 @@ def setup(settings):
             for name in missing]
 
 
-def grader_account(name):
+def grader_account(name: str) -> pwd.struct_passwd:
     """The grader account ``name`` (pwd entry), created as a system account with its own
     group, a home under /var/lib and no login shell when missing."""
     if not _exists(name):
@@ -177,7 +178,7 @@ def grader_account(name):
     return account
 
 
-def course_copy(course, grader):
+def course_copy(course: Path | str, grader: pwd.struct_passwd) -> Path:
     """The grader's course folder: nbgrader_config.py and source/ copied from this course the
     first time, the grader's, mode 700; an existing one is left as it is (it holds the
     gradebook and the submissions) once checked to be the grader's."""
@@ -195,7 +196,7 @@ def course_copy(course, grader):
     return course
 
 
-def prune_formgrade_group(settings):
+def prune_formgrade_group(settings: Settings) -> list[str]:
     """Take out of the hub group ``formgrade-<course id>`` whoever is no longer an instructor
     or a teaching assistant; the names taken out. JupyterHub's load_groups only adds members
     (a TA dropped from GRADERS would keep the formgrader), so this runs before it starts."""
@@ -216,7 +217,7 @@ def prune_formgrade_group(settings):
     return sorted(name for _, name in gone)
 
 
-def _exists(name):
+def _exists(name: str) -> bool:
     try:
         pwd.getpwnam(name)
         return True
@@ -224,7 +225,7 @@ def _exists(name):
         return False
 
 
-def _check_can_run_python(account):
+def _check_can_run_python(account: pwd.struct_passwd) -> None:
     probe = subprocess.run(["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
                             "--init-groups", "--", str(VENV_BIN / "python"), "-c",
                             "import convgrader, jupyterhub"],
@@ -236,7 +237,7 @@ def _check_can_run_python(account):
                           "install, as the instructor), with jupyterhub in it")
 
 
-def run(settings, argv=()):
+def run(settings: Settings, argv: Sequence[str] = ()) -> None:
     """``setup``, then JupyterHub in the foreground (this process becomes it)."""
     for line in setup(settings):
         print(f"make hub: {line}", file=sys.stderr)
@@ -250,7 +251,7 @@ def run(settings, argv=()):
     os.execv(jupyterhub, [str(jupyterhub), "-f", str(CONFIG_FILE), *argv])
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("setup", help="as root: the state folder, the grader account, its "

@@ -25,7 +25,7 @@ The page then passes nh3 (``convgrader.pages``), whose allow-list has the same M
 import functools
 import html
 import re
-from xml.etree.ElementTree import tostring
+from xml.etree.ElementTree import Element, tostring
 
 from latex2mathml.converter import convert_to_element
 from nbconvert.filters.markdown_mistune import IPythonRenderer
@@ -45,7 +45,7 @@ MACRO_DEFINITION = re.compile(
 
 
 @functools.lru_cache(maxsize=1_024)  # each notebook's notes are in every student's page
-def _mathml(tex, display):
+def _mathml(tex: str, display: str) -> str:
     """latex2mathml's MathML for ``tex``, through the allow-list; raises when it cannot."""
     if len(tex) > MAX_TEX_CHARS or MACRO_DEFINITION.search(tex):
         raise ValueError("formula too long, or defines macros")
@@ -71,7 +71,7 @@ def _mathml(tex, display):
     return mathml
 
 
-def _unwrap_rows(element):
+def _unwrap_rows(element: Element) -> None:
     """Each ``<mrow>`` of one child, without attributes, replaced by its child, and the
     ``<mrow>`` latex2mathml puts around all of a formula dropped (``<math>`` is one): the
     same rendering, a third less text. An operator keeps its row (``2{,}5``), which may
@@ -87,7 +87,7 @@ def _unwrap_rows(element):
         element[:] = list(element[0])
 
 
-def tex_to_mathml(tex, display="inline", source=None):
+def tex_to_mathml(tex: str, display: str = "inline", source: str | None = None) -> str:
     """``tex`` as a ``<math>`` element (``display`` "inline" or "block"), or, when it cannot
     be one (the module's docstring), ``source`` (``tex`` by default) as escaped text."""
     try:
@@ -99,13 +99,13 @@ def tex_to_mathml(tex, display="inline", source=None):
 class MathMLRenderer(IPythonRenderer):
     """nbconvert's markdown renderer, formulas written as MathML (``tex_to_mathml``)."""
 
-    def inline_math(self, body):
+    def inline_math(self, body: str) -> str:
         return tex_to_mathml(body, "inline", f"${body}$")
 
-    def block_math(self, body):
+    def block_math(self, body: str) -> str:
         return tex_to_mathml(body, "block", f"$${body}$$")
 
-    def latex_environment(self, name, body):
+    def latex_environment(self, name: str, body: str) -> str:
         environment = f"\\begin{{{name}}}{body}\\end{{{name}}}"
         return tex_to_mathml(environment, "block", environment)
 

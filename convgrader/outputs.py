@@ -26,6 +26,9 @@ import os
 import re
 import socket
 import threading
+from typing import Any, Iterable
+
+import zmq
 
 from jupyter_client.session import Session
 from nbformat.notebooknode import NotebookNode
@@ -41,11 +44,11 @@ REFUSED = "refused_by_grader"  # the msg_type of a message the session refused
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 
-def removed_note(types):
+def removed_note(types: Iterable[str]) -> str:
     return f"[{', '.join(types)} output removed by the grader]"
 
 
-def _text(value):
+def _text(value: object) -> str | None:
     """A str, or a list of str joined (nbformat's multi-line form); None otherwise."""
     if isinstance(value, str):
         return value
@@ -54,13 +57,16 @@ def _text(value):
     return None
 
 
-def _dimension(value):
-    return type(value) in (int, float) and math.isfinite(value) and value > 0
+def _dimension(value: object) -> bool:
+    # JSON's numbers: a bool is not one.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) and value > 0
 
 
-def _data(data):
+def _data(data: object) -> tuple[dict[str, str], list[str]]:
     """(kept data, removed types): known types with text values; images in base64."""
-    kept, removed = {}, []
+    kept: dict[str, str] = {}
+    removed: list[str] = []
     for mime, value in data.items() if isinstance(data, dict) else ():
         text = _text(value) if mime in KEPT_TYPES else None
         if text is not None and (mime not in IMAGE_TYPES or _BASE64.fullmatch(text)):
@@ -70,10 +76,10 @@ def _data(data):
     return kept, removed
 
 
-def _metadata(metadata, kept_types):
+def _metadata(metadata: object, kept_types: Iterable[str]) -> dict[str, Any]:
     """Only an image's width and height (positive finite numbers) and matplotlib's
     needs_background: nbconvert writes them unquoted into an <img> tag."""
-    kept = {}
+    kept: dict[str, Any] = {}
     if not isinstance(metadata, dict):
         return kept
     if metadata.get("needs_background") in ("light", "dark"):
@@ -87,7 +93,8 @@ def _metadata(metadata, kept_types):
     return kept
 
 
-def clean_output(output_type, fields, execution_count=None):
+def clean_output(output_type: object, fields: object, execution_count: object = None
+                 ) -> tuple[NotebookNode | None, str | None]:
     """(an output rebuilt from ``fields``' validated values, or None; what was dropped).
 
     ``fields`` is an IOPub message's content or a stored output; ``execution_count`` is the
@@ -122,14 +129,14 @@ def clean_output(output_type, fields, execution_count=None):
     return None, f"an output of unknown type {str(output_type)[:40]!r}"
 
 
-def display_id(content):
+def display_id(content: dict[str, Any]) -> str | None:
     """The message's display id, if it is a short str."""
     transient = content.get("transient")
     found = transient.get("display_id") if isinstance(transient, dict) else None
     return found if isinstance(found, str) and 0 < len(found) <= MAX_DISPLAY_ID else None
 
 
-def estimated_bytes(msg):
+def estimated_bytes(msg: dict[str, Any]) -> int | float:
     """A message's size when it did not come through ``BoundedSession`` (tests, nbclient's
     own replies): its JSON's length."""
     if "wire_bytes" in msg:
@@ -151,7 +158,7 @@ class Refused(Exception):
     """A message the session does not let through, and why (a short sentence)."""
 
 
-def _shape(frame, max_containers, max_depth):
+def _shape(frame: bytes, max_containers: int, max_depth: int) -> None:
     """Raise Refused when the JSON ``frame`` holds too many lists and objects, or nests too
     deep; counted on its bytes outside strings, before any parsing."""
     if frame.count(b"[") + frame.count(b"{") <= max_depth:
@@ -180,18 +187,20 @@ class BoundedSession(Session):
     max_header_bytes = 64 * 2 ** 10
 
     @classmethod
-    def like(cls, session, **kwargs):
+    def like(cls, session: Session, **kwargs: Any) -> "BoundedSession":
         """A BoundedSession that signs and checks messages as ``session`` does."""
         return cls(key=session.key, signature_scheme=session.signature_scheme,
                    username=session.username, **kwargs)
 
-    def feed_identities(self, msg_list, copy=True):
+    def feed_identities(self, msg_list: list[bytes] | list[zmq.Message], copy: bool = True
+                        ) -> tuple[list[bytes], list[bytes] | list[zmq.Message]]:
         try:
             return super().feed_identities(msg_list, copy)
         except ValueError:  # no delimiter: deserialize refuses what it cannot read
             return [], [b"", b"{}", b"{}", b"{}", b"{}", b"no delimiter"]
 
-    def deserialize(self, msg_list, content=True, copy=True):
+    def deserialize(self, msg_list: list[bytes] | list[zmq.Message], content: bool = True,
+                    copy: bool = True) -> dict[str, Any]:
         frames = [f if isinstance(f, bytes) else f.bytes for f in msg_list]
         size = sum(len(f) for f in frames)
         header, parent = {}, {}
@@ -204,11 +213,12 @@ class BoundedSession(Session):
             if size > self.max_message_bytes:
                 raise Refused(f"a message of {size:,} bytes (at most "
                               f"{self.max_message_bytes:,} are accepted)")
-            message = {"header": header, "msg_id": header.get("msg_id"),
-                       "msg_type": header.get("msg_type"), "parent_header": parent,
-                       "metadata": self._unpack(frames[3], "metadata"),
-                       "content": self._unpack(frames[4], "content") if content else frames[4],
-                       "buffers": [], "wire_bytes": size}
+            message: dict[str, Any] = {
+                "header": header, "msg_id": header.get("msg_id"),
+                "msg_type": header.get("msg_type"), "parent_header": parent,
+                "metadata": self._unpack(frames[3], "metadata"),
+                "content": self._unpack(frames[4], "content") if content else frames[4],
+                "buffers": [], "wire_bytes": size}
             if not isinstance(message["msg_type"], str) or len(message["msg_type"]) > 100:
                 raise Refused("a message without a type")
             return _normalized(message) if content else message
@@ -218,7 +228,7 @@ class BoundedSession(Session):
             return refused(header, parent, f"an unreadable message ({type(error).__name__})",
                            size)
 
-    def _check_signature(self, frames, content):
+    def _check_signature(self, frames: list[bytes], content: bool) -> None:
         if self.auth is None:
             return
         signature = frames[0]
@@ -228,7 +238,7 @@ class BoundedSession(Session):
         if content:
             self._add_digest(signature)
 
-    def _unpack(self, frame, what, limit=None):
+    def _unpack(self, frame: bytes, what: str, limit: int | None = None) -> dict[str, Any]:
         if limit is not None and len(frame) > limit:
             raise Refused(f"a message whose {what} is over {limit:,} bytes")
         _shape(frame, self.max_containers, self.max_depth)
@@ -241,7 +251,7 @@ class BoundedSession(Session):
 _DISPLAYS = ("display_data", "execute_result", "update_display_data")
 
 
-def _normalized(message):
+def _normalized(message: dict[str, Any]) -> dict[str, Any]:
     """The message, with the fields the grader's readers index (nbclient, the judge,
     jupyter_client) of the types they expect."""
     content = message["content"]
@@ -259,7 +269,7 @@ def _normalized(message):
     return message
 
 
-def refused(header, parent, reason, size=0):
+def refused(header: object, parent: object, reason: str, size: int = 0) -> dict[str, Any]:
     """The message that stands for one the session refused: ``REFUSED`` with the reason,
     or, in place of a reply, an error reply (so whoever waits for it is answered)."""
     kind = header.get("msg_type") if isinstance(header, dict) else None
@@ -274,7 +284,6 @@ def refused(header, parent, reason, size=0):
     return {"header": {"msg_type": kind}, "msg_id": None, "msg_type": kind,
             "parent_header": parent, "metadata": {}, "content": content, "buffers": [],
             "wire_bytes": size}
-
 
 
 # ---- the connection: no message buffered whole in the grader beyond a limit ----
@@ -292,11 +301,11 @@ class FrameLimit:
     MAX_FRAMES = 64  # a Jupyter message has six frames and its buffers
     FRAME_COST = 128  # bytes the grader spends per frame (ZeroMQ's and Python's objects)
 
-    def __init__(self, limit):
+    def __init__(self, limit: int):
         self.limit, self.total, self.frames = limit, 0, 0
         self.head, self.skip, self.greeted = bytearray(), 0, False
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> bool:
         view, at = memoryview(data), 0
         while at < len(view):
             if self.skip:
@@ -338,8 +347,11 @@ class Relay:
     kernel, seeing the same subscription twice, would not greet the new channel that
     ``GuardedExecute.reconnect`` opens through a relay of its own)."""
 
-    def __init__(self, url, limit, folder):
-        self.limit, self.closed, self.connections = limit, False, set()
+    def __init__(self, url: str, limit: int, folder: str):
+        self.limit, self.closed = limit, False
+        self.connections: set[socket.socket] = set()
+        # The kernel's end: (AF_INET, (host, port)) or (AF_UNIX, path).
+        self.target: tuple[socket.AddressFamily, tuple[str, int] | str]
         transport, address = url.split("://", 1)
         if transport == "tcp":
             host, port = address.rsplit(":", 1)
@@ -355,7 +367,7 @@ class Relay:
             self.url = f"ipc://{path}"
         threading.Thread(target=self._serve, daemon=True, name=f"relay {url}").start()
 
-    def _serve(self):
+    def _serve(self) -> None:
         while not self.closed:
             try:
                 client, _ = self.listener.accept()
@@ -364,7 +376,7 @@ class Relay:
             threading.Thread(target=self._relay, args=(client,), daemon=True,
                              name="relay connection").start()
 
-    def _relay(self, client):
+    def _relay(self, client: socket.socket) -> None:
         family, address = self.target
         kernel = socket.socket(family)
         self.connections |= {client, kernel}
@@ -379,7 +391,8 @@ class Relay:
                          name="relay to the kernel").start()
         self._pump(kernel, client, FrameLimit(self.limit))
 
-    def _pump(self, source, destination, frames):
+    def _pump(self, source: socket.socket, destination: socket.socket,
+              frames: FrameLimit | None) -> None:
         try:
             while not self.closed:
                 data = source.recv(2 ** 16)
@@ -394,7 +407,7 @@ class Relay:
         finally:
             self._end(source, destination)
 
-    def _end(self, *ends):
+    def _end(self, *ends: socket.socket) -> None:
         for end in ends:
             self.connections.discard(end)
             try:
@@ -403,7 +416,7 @@ class Relay:
                 pass
             end.close()
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
         try:
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)

@@ -28,6 +28,7 @@ formgrader's controls, which its script finds by id.
 """
 import os
 import re
+from typing import Any
 
 import markupsafe
 import nbgrader
@@ -103,22 +104,22 @@ CLASSES = frozenset({
 CLASS_PREFIXES = ("ansi-", "celltag_", "hl-", "language-")
 
 
-def _known_class(name):
+def _known_class(name: str) -> bool:
     return name in CLASSES or name.startswith(CLASS_PREFIXES)
 
 
-def _anchor(name):
+def _anchor(name: str) -> str:
     return name if name in PAGE_IDS or name.startswith(ID_PREFIX) else ID_PREFIX + name
 
 
-def mathml_attribute(tag, name, value):
+def mathml_attribute(tag: str, name: str, value: str) -> str | None:
     """``value`` when a MathML element ``tag`` keeps its attribute ``name``, else None."""
     if tag in MATHML_TAGS and name in MATHML_ATTRIBUTES and MATHML_VALUE.fullmatch(value):
         return value
     return None
 
 
-def _attribute(tag, name, value):
+def _attribute(tag: str, name: str, value: str) -> str | None:
     """The value nh3 keeps for an allowed attribute, or None to drop it."""
     if tag in MATHML_TAGS and name in MATHML_ATTRIBUTES:
         return mathml_attribute(tag, name, value)
@@ -147,24 +148,24 @@ class _NoCleaning:
     """nh3 switched off, for tests that show what it stops (``CLEANER = NO_CLEANING``)."""
 
     @staticmethod
-    def clean(html):
+    def clean(html: str) -> str:
         return html
 
 
 NO_CLEANING = _NoCleaning()
 
 
-def clean_html(html):
+def clean_html(html: object) -> markupsafe.Markup:
     """An HTML fragment with only what the allow-list keeps (the module's docstring)."""
     return markupsafe.Markup(CLEANER.clean(str(html)))  # noqa: S704 - nh3's output
 
 
-def clean_text(value):
+def clean_text(value: object) -> markupsafe.Markup:
     """``value`` as text, safe in an element or any attribute (nh3 escapes quotes and spaces)."""
     return markupsafe.Markup(nh3.clean_text(str(value)))  # noqa: S704 - nh3's output
 
 
-def clean_page(html):
+def clean_page(html: str) -> str:
     """A whole page made by a template: its head as it is, all that follows through nh3.
 
     The head is the template's own (style, scripts, a title given as text); the first
@@ -175,7 +176,7 @@ def clean_page(html):
     return f"{head}</head>\n<body>\n{CLEANER.clean(body)}\n</body>\n</html>\n"
 
 
-def control_cell(cell):
+def control_cell(cell: dict[str, Any]) -> dict[str, Any]:
     """What the formgrader's controls read of a cell (its nbgrader metadata), strings as text:
     they write ``grade_id`` into ids and labels unescaped."""
     nbgrader_metadata = cell.get("metadata", {}).get("nbgrader", {})

@@ -34,6 +34,7 @@ markdown without HTML pass untouched:
 """
 import base64
 import re
+import typing  # typing.Any: traitlets' Any is a trait below
 
 import bleach
 from mistune.renderers.html import HTMLRenderer
@@ -53,17 +54,19 @@ RASTER_IMAGES = ("image/png", "image/jpeg", "image/gif")
 NOTE = ("*The grader shows this cell as text: it holds HTML or a link that grading pages do "
         "not display.*")
 
-_parse_markdown = MarkdownWithMath(renderer=None)  # tokens, as nbconvert's markdown2html sees them
+# Tokens, as nbconvert's markdown2html sees them. nbconvert annotates renderer as an
+# HTMLRenderer, but hands it to mistune's Markdown, where None means tokens.
+_parse_markdown = MarkdownWithMath(renderer=None)  # type: ignore[arg-type]
 _urls = HTMLRenderer(allow_harmful_protocols=None)  # mistune's own list of safe protocols
 
 
-def _text(value):
+def _text(value: str | list[str]) -> str:
     return "".join(value) if isinstance(value, list) else value
 
 
-def _markdown_is_safe(source, attachments):
+def _markdown_is_safe(source: str, attachments: dict[str, typing.Any]) -> bool:
     """True when nbconvert renders ``source`` with no raw HTML and only safe addresses."""
-    def safe(tokens):
+    def safe(tokens: list[dict[str, typing.Any]]) -> bool:
         for token in tokens:
             kind = token.get("type")
             if kind in ("inline_html", "block_html"):
@@ -80,12 +83,13 @@ def _markdown_is_safe(source, attachments):
                 return False
         return True
     try:
-        return safe(_parse_markdown(source))
+        tokens = _parse_markdown(source)  # with no renderer: a list of tokens
+        return isinstance(tokens, list) and safe(tokens)
     except Exception:  # noqa: BLE001 - whatever mistune cannot parse is shown as text
         return False
 
 
-def markdown_as_text(source):
+def markdown_as_text(source: str) -> str:
     """``source`` in a fenced code block (longer than any run of backticks in it), under NOTE."""
     longest = max((len(run) for run in re.findall(r"`+", source)), default=0)
     fence = "`" * max(3, longest + 1)
@@ -102,11 +106,13 @@ class SanitizeSubmission(SanitizeHTML):
     attributes = Any(default_value=CLEAN_HTML_ATTRIBUTES,
                      help="HTML attributes kept in text/html outputs").tag(config=True)
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode,
+                   resources: dict[str, typing.Any]) -> tuple[NotebookNode, dict[str, typing.Any]]:
         nb.metadata.pop("widgets", None)  # widget state: the HTML export would load its renderer
         return super().preprocess(nb, resources)
 
-    def preprocess_cell(self, cell, resources, cell_index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, typing.Any],
+                        cell_index: int) -> tuple[NotebookNode, dict[str, typing.Any]]:
         if cell.cell_type == "markdown":
             self.sanitize_attachments(cell, cell_index)
             cell.source = self.sanitize_markdown(cell.source, cell.get("attachments", {}),
@@ -117,7 +123,8 @@ class SanitizeSubmission(SanitizeHTML):
             cell.outputs = self.sanitize_code_outputs(cell.outputs, cell_index)
         return cell, resources
 
-    def sanitize_markdown(self, source, attachments, where):
+    def sanitize_markdown(self, source: str | list[str], attachments: dict[str, typing.Any],
+                          where: str) -> str:
         source = _text(source)
         if _markdown_is_safe(source, attachments):
             return source
@@ -125,7 +132,7 @@ class SanitizeSubmission(SanitizeHTML):
         text = markdown_as_text(source)
         return text if _markdown_is_safe(text, {}) else NOTE
 
-    def sanitize_attachments(self, cell, cell_index):
+    def sanitize_attachments(self, cell: NotebookNode, cell_index: int) -> None:
         for name, bundle in list(cell.get("attachments", {}).items()):
             kept = {mime: data for mime, data in bundle.items() if mime in RASTER_IMAGES}
             if len(kept) < len(bundle):
@@ -136,7 +143,8 @@ class SanitizeSubmission(SanitizeHTML):
                 kept = {"text/plain": base64.b64encode(note).decode("ascii")}
             cell.attachments[name] = NotebookNode(kept)
 
-    def sanitize_code_outputs(self, outputs, cell_index=None):
+    def sanitize_code_outputs(self, outputs: list[NotebookNode],
+                              cell_index: int | None = None) -> list[NotebookNode]:
         """Each output rebuilt by the grader's allow-list (``convgrader.outputs``: known
         types, text values, an image's width and height as numbers, nothing else), then its
         HTML and markdown cleaned; an output that cannot be rebuilt becomes a note."""

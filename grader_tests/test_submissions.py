@@ -31,8 +31,9 @@ from convgrader.batch import submissions
 from convgrader.feedback import ClearKnownHiddenTests
 from convgrader.notebooks import nbgrader_meta
 from convgrader.submissions import (
-    CheckedAutograde, NotebookCells, SubmissionLimits, SubmissionRefused, _CheckedReads,
-    check_folder, check_notebook, open_submission, read_notebook, walk)
+    CheckedAutograde, NotebookCells, SubmissionLimits, SubmissionRefused, check_folder,
+    check_notebook, open_submission, read_notebook, walk)
+from convgrader.submissions.autograde import _CheckedReads
 
 A = "01_multi_input_channels"
 NB = f"{A}.ipynb"
