@@ -47,7 +47,6 @@ The package, one job a module, each importing only those above it:
 The names configuration and the other modules use are here too: nbgrader_config.py calls
 ``convgrader.submissions.use_checked_autograde()`` and configures ``c.SubmissionLimits``.
 """
-import datetime
 from convgrader.submissions.autograde import (CheckedAutograde, refusal_in_log,
                                               served_safely, use_checked_autograde)
 from convgrader.submissions.folders import (SubmissionLimits, SubmissionRefused, open_submission,
