@@ -41,6 +41,7 @@ from pathlib import Path
 
 from convcourse.exchange import COURSE_ID
 from convgrader import exchange, fs
+from convgrader.errors import GraderError
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 HUB_FOLDER = COURSE_ROOT / "deploy" / "hub"
@@ -123,7 +124,7 @@ def _home(name):
         return Path("/var/lib") / name
 
 
-class SetupFailed(Exception):
+class SetupFailed(GraderError):
     """The hub cannot start: the message says what to do."""
 
 
