@@ -64,7 +64,7 @@ release: install
 
 collect-sample: install
 	rm -rf submitted
-	$(BIN)/python -m convgrader.sample_class build $(SAMPLE_CLASS) release submitted
+	$(BIN)/python -m convgrader.tools.sample_class build $(SAMPLE_CLASS) release submitted
 	$(BIN)/nbgrader db student import $(SAMPLE_CLASS)/roster.csv
 
 # nbgrader goes on past a submission it cannot grade and exits non-zero at the end; one
@@ -80,7 +80,7 @@ export: install
 	$(BIN)/nbgrader export --to grades.csv
 
 table: install
-	$(BIN)/python -m convgrader.pipeline table grades.csv
+	$(BIN)/python -m convgrader.tools.grade_table grades.csv
 
 WORKERS ?= $(shell nproc)
 grade: install bubblewrap
@@ -88,10 +88,10 @@ grade: install bubblewrap
 
 STUDENTS ?= 10
 benchmark: install bubblewrap
-	$(BIN)/python -m convgrader.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
+	$(BIN)/python -m convgrader.tools.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
 
 report: install
-	$(BIN)/python -m convgrader.report --out reports
+	$(BIN)/python -m convgrader.tools.class_report --out reports
 
 # The whole instructor pipeline on the sample class, from a clean slate, graded by the
 # course's batch grader (`make autograde` is stock nbgrader's, one notebook at a time: the
@@ -162,7 +162,7 @@ test-kit: install
 ci: test test-kit
 
 kit: install
-	$(BIN)/python -m convgrader.kit build
+	$(BIN)/python -m convgrader.tools.kit build
 
 # The edit-run loop (under 2 minutes): unit tests, the notebooks' contract, release/ in sync
 # and nbval, without grading.
