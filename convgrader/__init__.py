@@ -14,7 +14,10 @@ What the grader runs:
   warm kernels in a sandbox, and its limits.
 - ``convgrader.batch``: grading a class with N workers.
 
-Tools: ``convgrader.notebooks`` (nbgrader cells), ``convgrader.sample_class`` (the bundled
-sample class), ``convgrader.report``, ``convgrader.benchmark``, ``convgrader.pipeline``,
-``convgrader.kit`` (the student kit).
+- ``convgrader.course``: the course's bookkeeping (configuration, submissions, what is graded,
+  failure files), read by the batch grader and the tools alike.
+
+Tools (``convgrader.tools``): the class status, the instructor report, the grade table, the
+benchmark, the sample class and the student kit; ``convgrader.notebooks`` (nbgrader cells).
+One command line runs them all, and the batch grader: ``convgrader`` (``convgrader.cli``).
 """
