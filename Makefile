@@ -1,5 +1,7 @@
 # The course's commands, named after the steps of the nbgrader pipeline.
 # Every target that needs Python first makes sure .venv is installed and up to date.
+# The grader's own steps and tools are subcommands of one command line, .venv/bin/convgrader
+# (`convgrader --help`; convgrader/cli.py), which `make install` installs.
 
 # The venv's python is a link to this interpreter, so every user of the course must be able
 # to run it: Debian's /usr/bin/python3.11 is, a python3.11 under root's home (pyenv, mode
@@ -46,7 +48,7 @@ $(VENV)/.installed: requirements.txt requirements-student.txt requirements-d2l.t
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements-d2l.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m convgrader.warm install
+	$(BIN)/convgrader kernelspec
 	# JupyterLab's question about Jupyter's news, over every notebook: off (the kit's too).
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
 	touch $@
@@ -64,7 +66,7 @@ release: install
 
 collect-sample: install
 	rm -rf submitted
-	$(BIN)/python -m convgrader.sample_class build $(SAMPLE_CLASS) release submitted
+	$(BIN)/convgrader sample-class build $(SAMPLE_CLASS) release submitted
 	$(BIN)/nbgrader db student import $(SAMPLE_CLASS)/roster.csv
 
 # nbgrader goes on past a submission it cannot grade and exits non-zero at the end; one
@@ -80,18 +82,18 @@ export: install
 	$(BIN)/nbgrader export --to grades.csv
 
 table: install
-	$(BIN)/python -m convgrader.pipeline table grades.csv
+	$(BIN)/convgrader grade-table grades.csv
 
 WORKERS ?= $(shell nproc)
 grade: install bubblewrap
-	$(BIN)/python -m convgrader.batch --workers $(WORKERS) $(if $(FORCE),--force)
+	$(BIN)/convgrader grade --workers $(WORKERS) $(if $(FORCE),--force)
 
 STUDENTS ?= 10
 benchmark: install bubblewrap
-	$(BIN)/python -m convgrader.benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
+	$(BIN)/convgrader benchmark --students $(STUDENTS) --workers $(WORKERS) --out bench
 
 report: install
-	$(BIN)/python -m convgrader.report --out reports
+	$(BIN)/convgrader report --out reports
 
 # The whole instructor pipeline on the sample class, from a clean slate, graded by the
 # course's batch grader (`make autograde` is stock nbgrader's, one notebook at a time: the
@@ -113,13 +115,13 @@ apt_install = if [ "$$(id -u)" != 0 ]; then \
 	apt-get update -qq && apt-get install -y -qq $(2) || \
 	  echo "$(1) is not installed and cannot be installed here: $(3)."
 
-# Grading runs student code in a bubblewrap sandbox (convgrader/sandbox.py).
+# Grading runs student code in a bubblewrap sandbox (convgrader/kernels/sandbox.py).
 bubblewrap: kernel-account
 	@command -v bwrap >/dev/null || { \
 	  $(call apt_install,bubblewrap,bubblewrap,grading will refuse to run); }
 
 # A grader run as root runs the sandbox, and so student code, as this unprivileged system
-# account, never as root (convgrader/sandbox.py: KERNEL_ACCOUNT). Made once, by root;
+# account, never as root (convgrader/kernels/sandbox.py: KERNEL_ACCOUNT). Made once, by root;
 # an ordinary user's sandbox runs as that user, and needs none.
 KERNEL_ACCOUNT := convcourse-kernel
 kernel-account:
@@ -162,12 +164,13 @@ test-kit: install
 ci: test test-kit
 
 kit: install
-	$(BIN)/python -m convgrader.kit build
+	$(BIN)/convgrader kit build
 
 # The edit-run loop (under 2 minutes): the type checker (mypy, [tool.mypy] in pyproject.toml),
 # unit tests, the notebooks' contract, release/ in sync and nbval, without grading.
 check: install
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading and not kit" source grader_tests
 
 # nbgrader's exchange on this machine (convgrader/exchange.py). An administrator runs

@@ -52,7 +52,7 @@ c.SubmissionLimits.max_notebook_bytes = 20 * 2 ** 20
 c.Execute.timeout = int(os.environ.get("CONVCOURSE_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 
-# Student code runs in a sandbox (convgrader/sandbox.py): bubblewrap namespaces with no
+# Student code runs in a sandbox (convgrader/kernels/sandbox.py): bubblewrap namespaces with no
 # network and no view of the course, cgroup limits, kernels forked warm inside it. Without
 # bubblewrap grading refuses to start, unless you allow unsandboxed grading here.
 c.Execute.kernel_name = "convcourse-sandbox"

@@ -9,8 +9,8 @@ and with submissions in ``submitted/<student>/<assignment>/``. Each worker proce
 an ``NbGraderAPI`` with the course's nbgrader_config.py and runs ``api.autograde`` for one
 (student, assignment) at a time, so the gradebook rows and autograded/ notebooks are those
 of ``nbgrader autograde``. Kernels are those nbgrader_config.py names: sandboxed and warm
-(forked from a process that has imported torch and d2l, see ``convgrader.sandbox`` and
-``convgrader.warm``); ``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks.
+(forked from a process that has imported torch and d2l, see ``convgrader.kernels``);
+``--unsandboxed`` and ``--cold`` (stock kernels) are for benchmarks.
 Submissions already graded are skipped unless ``--force``; a submission that fails is
 reported and the batch goes on.
 
@@ -29,7 +29,6 @@ again (a retry, a requeue) skips what is graded, so a submission is graded once;
 """
 import argparse
 import concurrent.futures
-import json
 import multiprocessing
 import os
 import sys
@@ -38,16 +37,19 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+import nbgrader.api
+import sqlalchemy
 from tqdm import tqdm
 
+from convgrader.course import (already_graded, load_config, open_gradebook, record_outcome,
+                               submissions)
+from convgrader.errors import GraderError
+from convgrader.kernels.clients import STOCK_CLIENT
+from convgrader.submissions import refusal_in_log, use_checked_autograde
+from convgrader.tools import class_status
+
 _api = None  # the worker process's NbGraderAPI
-MAX_WALKED_DEPTH = 64
 _started = None  # where the worker says which submission it begins
-
-
-def load_config(course_root):
-    from traitlets.config.loader import PyFileConfigLoader
-    return PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
 
 
 def _init_worker(course_root, kernel_name, started=None):
@@ -57,16 +59,14 @@ def _init_worker(course_root, kernel_name, started=None):
     # One worker per core: its kernels, stock ones too, compute on one thread (as the warm
     # fork server's do); more OpenMP threads would spin against the other workers.
     os.environ["OMP_NUM_THREADS"] = "1"
+    # Only the workers grade: nbgrader's apps (and Jupyter's with them) load in them alone.
     from nbgrader.apps import NbGraderAPI
-
-    from convgrader.submissions import use_checked_autograde
     _reuse_database_engines()
     config = load_config(course_root)
     use_checked_autograde()  # nbgrader_config.py does too; the batch does not depend on it
     if kernel_name:
         config.Execute.kernel_name = kernel_name
     if kernel_name == "python3":  # --cold: stock kernels, started by the stock client
-        from convgrader.kernels.clients import STOCK_CLIENT
         config.AsyncKernelManager.client_class = STOCK_CLIENT
     _api = NbGraderAPI(config=config)
 
@@ -85,8 +85,6 @@ def _reuse_database_engines():
     ``Gradebook.close()`` disposes of the engine's connection pool, which the engine renews;
     the rows written are the same.
     """
-    import nbgrader.api
-    import sqlalchemy
     engines = {}
 
     def create_engine(url, **kwargs):
@@ -108,7 +106,6 @@ def _grade(assignment, student):
         result = _api.autograde(assignment, student, force=True, create=False)
     except Exception as error:  # nbgrader reports its own failures in result
         result = {"success": False, "error": f"{type(error).__name__}: {error}"}
-    from convgrader.submissions import refusal_in_log
     refused = None if result["success"] else refusal_in_log(result.get("log"), student,
                                                             assignment)
     reason = refused if refused is not None else \
@@ -139,37 +136,7 @@ def failure_cause(log):
     return printable[:MAX_REASON] + ("..." if len(printable) > MAX_REASON else "")
 
 
-def submissions(course_root, assignments=(), students=()):
-    """(assignment, student) of every submission folder, sorted, found without following
-    links: links and special files where a folder should be are listed too (the grader
-    refuses them with their reason), under the assignments' names the class uses."""
-    def entries(path):
-        try:
-            return [e for e in os.scandir(path) if not e.name.startswith(".")]
-        except OSError:
-            return []
-
-    folders, odd = [], []
-    for student in entries(Path(course_root, "submitted")):
-        if students and student.name not in students:
-            continue
-        if not student.is_dir(follow_symlinks=False):
-            if not student.is_file(follow_symlinks=False) or student.is_symlink():
-                odd.append((None, student.name))  # a link or a special file
-            continue
-        for entry in entries(student.path):
-            if entry.is_dir(follow_symlinks=False):
-                folders.append((entry.name, student.name))
-            elif entry.is_symlink() or not entry.is_file(follow_symlinks=False):
-                odd.append((entry.name, student.name))
-    named = set(assignments) or {a for a, _ in folders}
-    found = {(a, s) for a, s in folders if not assignments or a in assignments}
-    for a, s in odd:
-        found.update((name, s) for name in ([a] if a is not None else named) if name in named)
-    return sorted(found)
-
-
-class NoShard(Exception):
+class NoShard(GraderError):
     """``--shard auto`` outside a scheduler's array, or with values that make no shard."""
 
 
@@ -188,13 +155,14 @@ def scheduler_shard(env=None):
         elif "JOB_COMPLETION_INDEX" in env:
             if "CONVCOURSE_SHARDS" not in env:
                 raise NoShard("a Kubernetes Indexed Job names its index (JOB_COMPLETION_INDEX) "
-                              "but not the completions: set CONVCOURSE_SHARDS to them")
+                              "but not the completions",
+                              fix="Set CONVCOURSE_SHARDS to the Job's completions.")
             shard, shards = int(env["JOB_COMPLETION_INDEX"]), int(env["CONVCOURSE_SHARDS"])
             where = f"Kubernetes completion index {shard}"
         else:
             raise NoShard("--shard auto needs a scheduler's array: SLURM_ARRAY_TASK_ID "
                           "(sbatch --array) or JOB_COMPLETION_INDEX (a Kubernetes Indexed "
-                          "Job) is not set; give --shard K/N instead")
+                          "Job) is not set", fix="Give --shard K/N instead.")
     except (KeyError, ValueError) as error:
         raise NoShard(f"the scheduler's array variables make no shard: {error}") from None
     if not 0 <= shard < shards:
@@ -220,58 +188,9 @@ def in_shard(student, shard, shards):
     return zlib.crc32(student.encode()) % shards == shard
 
 
-def already_graded(course_root, gradebook, assignment, student):
-    graded = Path(course_root, "autograded", student, assignment)
-    if not graded.is_dir():
-        return False
-    try:
-        submission = gradebook.find_submission(assignment, student)
-    except Exception:
-        return False
-    # A grader killed midway (a requeued task) leaves the submission's row with empty
-    # grades, and a sanitized but unexecuted copy in autograded/ (nbgrader writes it before
-    # it runs the notebook, and again after the grades are saved): neither is a grade. The
-    # row has one notebook for each of the assignment's.
-    if not is_graded(submission) or \
-            not all(_was_executed(graded / f"{n.name}.ipynb") for n in submission.notebooks):
-        return False
-    submitted = Path(course_root, "submitted", student, assignment)
-    if submitted.parent.is_symlink() or submitted.is_symlink() or not submitted.is_dir():
-        return False  # graded again, and refused with its reason
-    newest, base = 0, str(submitted).count(os.sep)
-    for folder, folders, files in os.walk(submitted):  # never into a linked folder
-        if folder.count(os.sep) - base > MAX_WALKED_DEPTH:
-            # os.walk recurses: a deep tree would raise RecursionError and stop the batch.
-            # A folder this deep is refused when graded, with its reason.
-            return False
-        for name in folders + files:
-            newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
-    return all(p.stat().st_mtime >= newest for p in graded.glob("*.ipynb"))
-
-
-def is_graded(submission):
-    """Whether every grade of a gradebook submission has a score: nbgrader creates the row
-    with empty grades and fills them at the end, so a grader stopped midway leaves none."""
-    grades = [g for notebook in submission.notebooks for g in notebook.grades]
-    return bool(grades) and all(g.auto_score is not None or g.manual_score is not None
-                                for g in grades)
-
-
-def _was_executed(path):
-    """Whether the autograded notebook at ``path`` is the one written after grading."""
-    try:
-        cells = json.loads(path.read_text())["cells"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return any(c.get("cell_type") == "code" and c.get("outputs") for c in cells)
-
-
 def prepare(course_root, work, force):
     """Create every student in the gradebook (workers would race to), return what to grade."""
-    from nbgrader.api import Gradebook
-    from nbgrader.coursedir import CourseDirectory
-    coursedir = CourseDirectory(config=load_config(course_root))
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    with open_gradebook(course_root) as gb:
         known = {a.name for a in gb.assignments}
         missing = sorted({a for a, _ in work} - known)
         if missing:
@@ -334,24 +253,6 @@ def _grade_in_pool(course_root, work, workers, kernel_name, record):
     return [w for w in left if w in begun], [w for w in left if w not in begun]
 
 
-FAILURES = "grading_failures"
-
-
-def failure_file(course_root, assignment, student):
-    return Path(course_root, FAILURES, student, f"{assignment}.txt")
-
-
-def record_outcome(course_root, result):
-    """Keep a failed submission's reason where ``report`` finds it (a file per submission,
-    so shards on other machines never write the same one); a graded one removes it."""
-    path = failure_file(course_root, result["assignment"], result["student"])
-    if result["success"]:
-        path.unlink(missing_ok=True)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{result['error'][0]}\n")
-
-
 def summary(results, skipped, elapsed):
     lines = [f"{'assignment':<28}{'graded':>8}{'failed':>8}{'skipped':>9}{'s/notebook':>12}"]
     for assignment in sorted({r["assignment"] for r in results} | set(skipped)):
@@ -371,8 +272,7 @@ def summary(results, skipped, elapsed):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["report"]:
-        from convgrader.classreport import main as report
-        return report(argv[1:])
+        return class_status.main(argv[1:], prog="python -m convgrader.batch report")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")
     parser.add_argument("--workers", type=int, default=os.cpu_count())

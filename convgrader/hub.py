@@ -42,6 +42,7 @@ from typing import Mapping, Sequence
 
 from convcourse.exchange import COURSE_ID
 from convgrader import exchange, fs
+from convgrader.errors import GraderError
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 HUB_FOLDER = COURSE_ROOT / "deploy" / "hub"
@@ -124,7 +125,7 @@ def _home(name: str) -> Path:
         return Path("/var/lib") / name
 
 
-class SetupFailed(Exception):
+class SetupFailed(GraderError):
     """The hub cannot start: the message says what to do."""
 
 

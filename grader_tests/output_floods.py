@@ -130,8 +130,8 @@ send_raw("execute_input", b'{"code": "x", "execution_count": "forged"}')
 def notebook(attack):
     """The source notebook of 01 (hidden tests included) answered with the notes' code,
     ``ATTACKS[attack]`` run first in the answer cell."""
-    from convgrader import sample_class
     from convgrader.notebooks import read
+    from convgrader.tools import sample_class
     source = read(sample_class.notebook_path(sample_class.COURSE_SOURCE, ASSIGNMENT))
     edits = sample_class.load_answers(SAMPLE_CLASS / ASSIGNMENT / "notes_code.py")
     for edit in edits:
@@ -157,7 +157,7 @@ def one_cell_each(attacks, shrink=True):
 def executor(**limits):
     """GuardedExecute as the course configures it (sandboxed kernel, bounded client), with
     the tests' time limits."""
-    from convgrader.batch import load_config
+    from convgrader.course import load_config
     from convgrader.grading import GuardedExecute
     os.environ.update(TEST_TIME_LIMITS)
     config = load_config(COURSE_ROOT)

@@ -197,7 +197,7 @@ def benchmark(assignments=2):
     import postgres
     from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
                           release_course, run_in)
-    from convgrader import sample_class
+    from convgrader.tools import sample_class
     from test_batch import honest_rows, keep_only
 
     server, cluster = postgres.Server(), Cluster(cpus=2)

@@ -24,8 +24,8 @@ from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fix
 from page_attacks import probes_outside_text
 from test_mathml import FORMULAS
 from test_sanitize import active_content
-from convgrader import sample_class
 from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_cell
+from convgrader.tools import sample_class
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 
@@ -141,7 +141,7 @@ def test_grading_runs_the_figure_code_without_rendering_pictures(gradebook, rele
 @pytest.mark.parametrize("setting, arguments", [
     (None, ["--InlineBackend.figure_formats=[]"]), ("1", [])])
 def test_course_config_renders_figures_only_when_asked(monkeypatch, setting, arguments):
-    from convgrader.batch import load_config
+    from convgrader.course import load_config
     if setting is None:
         monkeypatch.delenv("CONVCOURSE_GRADE_FIGURES", raising=False)
     else:
@@ -457,7 +457,7 @@ def test_feedback_pages_look_the_same_with_only_the_css_they_use(chromium, feedb
 
 
 def test_report_counts_what_the_gradebook_holds(gradebook, released_course, tmp_path):
-    from convgrader.report import write_report
+    from convgrader.tools.class_report import write_report
     png, scores_csv, cells_csv = write_report(
         f"sqlite:///{released_course / 'gradebook.db'}", tmp_path)
     assert png.stat().st_size > 10_000

@@ -10,9 +10,9 @@ from nbgrader.api import Gradebook
 import users
 from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
                       copy_released, run_in)
-from convgrader import sample_class
 from convgrader.batch import in_shard
 from convgrader.notebooks import read
+from convgrader.tools import sample_class
 
 
 def expected_rows():
@@ -156,7 +156,7 @@ def test_a_submission_folder_too_deep_to_walk_is_graded_again_not_a_crash(tmp_pa
     the batch looked for what was already graded, stopping it for the whole class."""
     from types import SimpleNamespace
 
-    from convgrader.batch import already_graded
+    from convgrader.course import already_graded
     (tmp_path / "autograded" / "s" / "a").mkdir(parents=True)
     # Graded by every other sign (the row's grades, the executed notebook), so that the
     # walk of the submitted folder is what decides.

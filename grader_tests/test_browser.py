@@ -41,9 +41,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 import page_attacks
 from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
-from convgrader import sample_class
 from convgrader.notebooks import read
 from convgrader.sanitize import NOTE
+from convgrader.tools import sample_class
 from ports import free_ports, stop_process_group
 
 CHROMIUM = "/usr/bin/chromium"

@@ -590,7 +590,7 @@ def test_a_refusal_leaves_the_record_once_the_entry_is_gone(ex, who):
     collect(ex)
     assert [r[1] for r in recorded(ex)] == [forged]  # once, not once per collect
     # The class report (python -m convgrader.batch report) names it for the instructor.
-    from convgrader.classreport import refused_at_collect
+    from convgrader.tools.class_status import refused_at_collect
     assert refused_at_collect(ex.course) == [
         f"REFUSED at collect {A} {forged} (owned by {who.carl.name}, named for "
         f"{who.sofia.name}): {recorded(ex)[0][4]}"]

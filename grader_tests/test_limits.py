@@ -1,4 +1,4 @@
-"""Which limits a sandbox gets (convgrader/limits.py).
+"""Which limits a sandbox gets (convgrader/kernels/limits.py).
 
 These machines run cgroup v1, so the cgroup v2 paths are checked against a folder laid out
 as Linux and systemd lay out a v2 hierarchy (a delegated user scope, the root); the rlimits

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from conftest import ASSIGNMENTS, COURSE_ROOT
-from convgrader import sample_class
 from convgrader.notebooks import is_solution, is_test, nbgrader_meta, read
+from convgrader.tools import sample_class
 
 GRADED_FUNCTIONS = {
     "01_multi_input_channels": ["corr2d_multi_in"],

@@ -1,7 +1,7 @@
 """The instructor's report figure (convgrader/report.py), drawn from a small gradebook's frames."""
 import pandas as pd
 
-from convgrader import report
+from convgrader.tools import class_report as report
 
 
 def frames(max_score, scores):

@@ -2,8 +2,8 @@
 import pytest
 
 from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
-from convgrader import sample_class
 from convgrader.notebooks import is_solution, nbgrader_meta, read
+from convgrader.tools import sample_class
 
 RELEASE_01 = sample_class.notebook_path(COURSE_ROOT / "release", ASSIGNMENTS[0])
 

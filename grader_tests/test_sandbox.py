@@ -1,4 +1,4 @@
-"""The grading sandbox: what a kernel can see, reach and use (convgrader/sandbox.py).
+"""The grading sandbox: what a kernel can see, reach and use (convgrader/kernels/sandbox.py).
 
 The attacks on grades (gradebook, source/, other students, writing outside, memory) are
 sample submissions graded end to end (sample_class/01_*/attack_*.py, test_autograde and

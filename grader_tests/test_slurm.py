@@ -26,8 +26,10 @@ from nbgrader.api import Gradebook
 
 from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, release_course,
                       run_in)
-from convgrader import fs, sample_class
-from convgrader.batch import in_shard, is_graded
+from convgrader import fs
+from convgrader.batch import in_shard
+from convgrader.course import is_graded
+from convgrader.tools import sample_class
 from test_batch import gradebook_rows, honest_rows, keep_only
 
 pytestmark = pytest.mark.grading

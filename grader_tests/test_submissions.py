@@ -26,14 +26,14 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests
 
 from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
-from convgrader import sample_class
-from convgrader.batch import submissions
+from convgrader.course import submissions
 from convgrader.feedback import ClearKnownHiddenTests
 from convgrader.notebooks import nbgrader_meta
 from convgrader.submissions import (
     CheckedAutograde, NotebookCells, SubmissionLimits, SubmissionRefused, check_folder,
     check_notebook, open_submission, read_notebook, walk)
 from convgrader.submissions.autograde import _CheckedReads
+from convgrader.tools import sample_class
 
 A = "01_multi_input_channels"
 NB = f"{A}.ipynb"

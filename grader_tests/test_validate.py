@@ -26,10 +26,10 @@ import pytest
 
 import users
 from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course
-from convgrader import sample_class
-from convgrader.batch import load_config
+from convgrader.course import load_config
 from convgrader.notebooks import read
 from convgrader.kernels.sandbox import KERNEL_NAME as SANDBOX
+from convgrader.tools import sample_class
 
 ASSIGNMENT = "01_multi_input_channels"
 # Every process a validate run starts carries this mark in its environment, so that the

@@ -1,6 +1,6 @@
-"""Steps of the instructor pipeline that nbgrader has no command for.
+"""The grade table of a class: students x assignments, from ``nbgrader export``'s CSV.
 
-    python -m convgrader.pipeline table grades.csv     print the grade table of an export
+    convgrader grade-table grades.csv
 """
 import argparse
 import sys
@@ -24,13 +24,10 @@ def grade_table(csv_path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    t = commands.add_parser("table", help="print the grade table of an `nbgrader export` CSV")
-    t.add_argument("csv")
+    parser.add_argument("csv", help="the CSV `nbgrader export` wrote (grades.csv)")
     args = parser.parse_args(argv)
-    if args.command == "table":
-        with pd.option_context("display.width", 200, "display.max_columns", None):
-            print(grade_table(args.csv).to_string())
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(grade_table(args.csv).to_string())
     return 0
 
 

@@ -1,6 +1,6 @@
 """The student kit: what a student installs on their own machine (`make kit`).
 
-    python -m convgrader.kit build [OUT]      # default dist/conv-basics-kit, and its .zip
+    convgrader kit build [OUT]      # default dist/conv-basics-kit, and its .zip
 
 The kit holds the release notebooks (release/<assignment>/*.ipynb, no solutions, no hidden
 tests), the package they import (convcourse: the checks and the figures), the students'
@@ -15,9 +15,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from convgrader.errors import GraderError
 from convgrader.notebooks import gives_away, read
+from convgrader.tools import COURSE_ROOT
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 STUDENT_PACKAGE = "convcourse"
 GRADER_PACKAGE = "convgrader"
 KIT_NAME = "conv-basics-kit"
@@ -34,7 +35,7 @@ FILES = [
 ]
 
 
-class KitRefused(Exception):
+class KitRefused(GraderError):
     """The kit would ship something of the grader or of the solutions."""
 
 
@@ -59,7 +60,7 @@ def check_student_package(root=COURSE_ROOT):
     for module in student_modules(root):
         if GRADER_PACKAGE in imported_modules(module):
             raise KitRefused(f"{module.relative_to(root)} imports {GRADER_PACKAGE}, which "
-                             "students never get: move the code it needs to convcourse")
+                             "students never get", fix="Move the code it needs to convcourse.")
 
 
 def release_notebooks(root=COURSE_ROOT):
@@ -70,13 +71,13 @@ def check_release(root=COURSE_ROOT):
     """Refuse a release notebook with solution code, hidden tests or outputs."""
     notebooks = release_notebooks(root)
     if not notebooks:
-        raise KitRefused("release/ has no notebook: run `make release` first")
+        raise KitRefused("release/ has no notebook", fix="Run `make release` first.")
     for path in notebooks:
         for cell in read(path).cells:
             given = gives_away(cell)
             if given:
                 raise KitRefused(f"{path.relative_to(root)}: cell {cell.get('id')} holds "
-                                 f"{given}: run `make release`")
+                                 f"{given}", fix="Run `make release`.")
 
 
 def build(out, root=COURSE_ROOT, archive=True):

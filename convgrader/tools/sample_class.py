@@ -18,8 +18,8 @@ and a submission that answers a cell as another sample student does says so:
 
     # %% same <grade_id> as <student>  the cell is filled as <student>.py fills it
 
-    python -m convgrader.sample_class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
-    python -m convgrader.sample_class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
+    convgrader sample-class build CLASS_DIR RELEASE_DIR SUBMITTED_DIR
+    convgrader sample-class preview CLASS_DIR SOURCE_DIR [ASSIGNMENT]
 
 ``preview`` runs each answer inside the instructor's source notebook (hidden tests
 included) with nbclient and prints the points each test cell would give; it is a quick
@@ -39,8 +39,8 @@ from nbclient import NotebookClient
 from nbgrader.preprocessors import ClearSolutions
 
 from convgrader.notebooks import is_solution, is_test, nbgrader_meta, read, points_per_test_cell
+from convgrader.tools import COURSE_ROOT
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 COURSE_SOURCE = COURSE_ROOT / "source"
 _MARKER = re.compile(r"^# %% (?:(edit|delete|metadata|same) )?(\S+)[ \t]*(.*)$", re.MULTILINE)
 
@@ -148,7 +148,8 @@ def main(argv=None):
     b = commands.add_parser("build", help="write the sample submissions")
     b.add_argument("class_dir"), b.add_argument("release_dir"), b.add_argument("submitted_dir")
     p = commands.add_parser("preview", help="points per test cell, and expected.toml's")
-    p.add_argument("class_dir"), p.add_argument("source_dir"), p.add_argument("assignment", nargs="*")
+    p.add_argument("class_dir"), p.add_argument("source_dir")
+    p.add_argument("assignment", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "build":
         for path in build(args.class_dir, args.release_dir, args.submitted_dir):

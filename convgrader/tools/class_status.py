@@ -1,14 +1,17 @@
 """The state of a class's grading, read from the shared gradebook: after a cluster's job.
 
-    python -m convgrader.batch report [ASSIGNMENT ...] [--course DIR]
+    convgrader status [ASSIGNMENT ...] [--course DIR]
+    python -m convgrader.batch report [ASSIGNMENT ...] [--course DIR]     (the same)
 
 Prints, for the submissions in ``submitted/``: one row per student with their score per
 assignment (``-`` where nothing was submitted, ``FAILED`` or ``not graded`` where there is
 no grade), a line per assignment with how many were graded, failed and not graded yet, and
 every failed submission with its reason (``grading_failures/``, written by the batch
 grader), and every submission ``nbgrader collect`` refused (``collect_refusals.csv``,
-written by ``convgrader.collect.TrustedCollect``: another student's name, links, ...). The gradebook is the course's (``CONVCOURSE_DB_URL`` or gradebook.db), read with
-nbgrader's own ``Gradebook``. Exits 0 when every submission is graded, 1 otherwise.
+written by ``convgrader.collect.TrustedCollect``: another student's name, links, ...). The
+gradebook is the course's (``CONVCOURSE_DB_URL`` or gradebook.db), read with nbgrader's own
+``Gradebook`` (``convgrader.course``, which the batch grader keeps too). Exits 0 when every
+submission is graded, 1 otherwise.
 """
 import argparse
 import sys
@@ -17,18 +20,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from convgrader.collect import read_refusals
+from convgrader.course import failure_reason, is_graded, open_gradebook, submissions
+
 
 def read_class(course_root, assignments=()):
     """{(assignment, student): (score, max_score) or None}, and {(assignment, student):
     failure reason}, for every submission in ``submitted/``."""
-    from nbgrader.api import Gradebook
-    from nbgrader.coursedir import CourseDirectory
-
-    from convgrader.batch import failure_file, is_graded, load_config, submissions
     work = submissions(course_root, assignments)
-    coursedir = CourseDirectory(config=load_config(course_root))
     scores = {}
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    with open_gradebook(course_root) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 if is_graded(submission):
@@ -36,9 +37,9 @@ def read_class(course_root, assignments=()):
                         submission.score, submission.max_score)
     failures = {}
     for assignment, student in work:
-        path = failure_file(course_root, assignment, student)
-        if (assignment, student) not in scores and path.is_file():
-            failures[(assignment, student)] = path.read_text().strip() or "(no reason given)"
+        reason = failure_reason(course_root, assignment, student)
+        if (assignment, student) not in scores and reason is not None:
+            failures[(assignment, student)] = reason
     return {key: scores.get(key) for key in work}, failures
 
 
@@ -84,16 +85,15 @@ def report(course_root, assignments=()):
 def refused_at_collect(course_root, assignments=()):
     """One line per inbound entry that the last collect of each assignment refused: the
     student it was refused for is graded on their latest accepted submission, if any."""
-    from convgrader.collect import read_refusals
     return [f"REFUSED at collect {r['assignment']} {r['entry']} (owned by {r['owner']}, "
             f"named for {r['named']}): {r['reason']}"
             for r in read_refusals(course_root)
             if not assignments or r["assignment"] in assignments]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m convgrader.batch report",
-                                     description=__doc__.split("\n\n")[0])
+def main(argv=None, prog=None):
+    """``prog``: the command line the usage names (argparse's default: the script's name)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")
     parser.add_argument("--course", default=".", help="the course directory")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """The instructor report: how a class did, per notebook and per test cell, from the gradebook.
 
-    python -m convgrader.report [--db-url URL] [--out reports]
+    convgrader report [--db-url URL] [--out reports]
 
 writes ``scores.csv`` (one row per student and notebook), ``test_cells.csv`` (one row per
 test cell: submissions, failures, failure rate, mean points) and ``report.png`` (the score
@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 from nbgrader.api import Gradebook  # noqa: E402
+
+from convgrader.tools import COURSE_ROOT  # noqa: E402
 
 
 def gradebook_frames(db_url):
@@ -99,7 +101,7 @@ def write_report(db_url, out_dir):
 
 
 def main(argv=None):
-    root = Path(__file__).resolve().parent.parent
+    root = COURSE_ROOT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db-url", default=os.environ.get(
         "CONVCOURSE_DB_URL", f"sqlite:///{root / 'gradebook.db'}"))

@@ -1,21 +1,23 @@
 """Benchmark: stock `nbgrader autograde` against the course's batch grader, same class.
 
-    python -m convgrader.benchmark --students N [--workers W] [--out bench] [--as-user NAME]
+    convgrader benchmark --students N [--workers W] [--out bench] [--as-user NAME]
 
 Builds a class of N students from the sample class (honest and mistaken submissions; the
 attacks, which mostly wait for timeouts, are left out), in two copies of the course. One
 is graded by stock `nbgrader autograde`, one assignment after the other; the other by the
 batch grader with W workers, cold (fresh kernels: what workers alone give), warm (forked
-kernels, no sandbox) and sandboxed (warm kernels in the sandbox: the course's default). It checks that all four runs give identical grades, and prints
-and writes (``results.json``, ``benchmark.png``) notebooks per second, speed-ups, the cost
-per notebook against the floor (a fresh `import torch; from d2l import torch`, measured in
-the same run) and the peak memory of each run's process tree. With ``--as-user NAME`` (run
-as root), the sandboxed run is made once more by that ordinary user, whose sandbox has the
-limits such a user gets (``convgrader.limits``): the sandbox's cost for each.
+kernels, no sandbox) and sandboxed (warm kernels in the sandbox: the course's default). It
+checks that all four runs give identical grades, and prints and writes (``results.json``,
+``benchmark.png``) notebooks per second, speed-ups, the cost per notebook against the floor
+(a fresh `import torch; from d2l import torch`, measured in the same run) and the peak
+memory of each run's process tree. With ``--as-user NAME`` (run as root), the sandboxed run
+is made once more by that ordinary user, whose sandbox has the limits such a user gets
+(``convgrader.kernels.limits``): the sandbox's cost for each.
 """
 import argparse
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -24,14 +26,18 @@ import threading
 import time
 from pathlib import Path
 
+import matplotlib
 import nbformat
 import psutil
+from nbgrader.api import Gradebook
 
-from convgrader import sample_class
 from convgrader.notebooks import read
 from convgrader.kernels.clients import STOCK_CLIENT
+from convgrader.tools import COURSE_ROOT, sample_class
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+
 SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"
 
 
@@ -67,7 +73,6 @@ def environment():
 def run(course, *args, user=None):
     command, env = [sys.executable, *args], environment()
     if user is not None:  # an ordinary user's run, in their own clean environment
-        import pwd
         entry = pwd.getpwnam(user)
         command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
                    "--init-groups", "--", *command]
@@ -124,7 +129,6 @@ def floor_seconds(repeats=3):
 
 
 def grades(course):
-    from nbgrader.api import Gradebook
     rows = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for assignment in gb.assignments:
@@ -139,9 +143,6 @@ COLORS = ["#adb5bd", "#8ecae6", "#219ebc", "#023047", "#fb8500"]
 
 
 def draw(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     names = list(results["runs"])
     rates = [results["runs"][n]["notebooks_per_second"] for n in names]
     memory = [results["runs"][n]["peak_memory_mb"] for n in names]
@@ -186,7 +187,8 @@ def main(argv=None):
         notebooks = args.students * len(assignments)
         batch = ["-m", "convgrader.batch", "--workers", str(args.workers)]
         # The notebook's own kernel, no sandbox, jupyter_client's own kernel client.
-        stock = ["--Execute.kernel_name=python3", f"--AsyncKernelManager.client_class={STOCK_CLIENT}"]
+        stock = ["--Execute.kernel_name=python3",
+                 f"--AsyncKernelManager.client_class={STOCK_CLIENT}"]
         plans = {"stock": [["-m", "nbgrader", "autograde", a, *stock] for a in assignments],
                  "workers": [batch + ["--cold"]],
                  "warm": [batch + ["--unsandboxed"]],
@@ -211,7 +213,8 @@ def main(argv=None):
             "students": args.students, "notebooks": notebooks, "workers": args.workers,
             "cores": os.cpu_count(), "grades_identical": identical,
             "floor_import_seconds": round(floor, 2), "runs": runs,
-            "speedup_workers_alone": round(runs["stock"]["seconds"] / runs["workers"]["seconds"], 2),
+            "speedup_workers_alone": round(
+                runs["stock"]["seconds"] / runs["workers"]["seconds"], 2),
             "speedup_warm": round(runs["stock"]["seconds"] / runs["warm"]["seconds"], 2),
             "speedup_sandboxed": round(runs["stock"]["seconds"] / runs["sandboxed"]["seconds"], 2),
             "sandbox_overhead_seconds_per_notebook_per_worker": round(
