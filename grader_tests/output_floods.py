@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from conftest import COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS  # noqa: E402
+from course_copies import COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS  # noqa: E402
 
 ASSIGNMENT = "01_multi_input_channels"
 FULL_POINTS = 3.0

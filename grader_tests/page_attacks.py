@@ -14,8 +14,8 @@ from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from traitlets.config.loader import PyFileConfigLoader
 
-from conftest import COURSE_ROOT
 from convgrader.feedback import FeedbackExporter
+from course_copies import COURSE_ROOT
 
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import users
-from conftest import COURSE_ROOT
+from course_copies import COURSE_ROOT
 
 
 def test_the_sandbox_holds_for_an_ordinary_user():

@@ -18,14 +18,14 @@ import pytest
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 
-from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
-                      nbgrader)
 from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fixture)
 from page_attacks import probes_outside_text
 from test_mathml import FORMULAS
 from test_sanitize import active_content
 from convgrader import sample_class
 from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_cell
+from course_copies import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
+                           nbgrader)
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 

@@ -8,11 +8,11 @@ import pytest
 from nbgrader.api import Gradebook
 
 import users
-from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
-                      copy_released, run_in)
 from convgrader import sample_class
 from convgrader.batch import in_shard
 from convgrader.notebooks import read
+from course_copies import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS,
+                           copy_checkout, copy_released, run_in)
 
 
 def expected_rows():

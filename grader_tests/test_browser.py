@@ -40,10 +40,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 import page_attacks
-from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from convgrader import sample_class
 from convgrader.notebooks import read
 from convgrader.sanitize import NOTE
+from course_copies import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from ports import free_ports, stop_process_group
 
 CHROMIUM = "/usr/bin/chromium"

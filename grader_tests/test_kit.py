@@ -22,9 +22,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 from convgrader import fs, kit, sample_class
 from convgrader.notebooks import gives_away, is_solution, read
+from course_copies import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 
 PYTHONS = os.environ.get("CONVCOURSE_KIT_PYTHONS", "3.11 3.13").split()
 SUCCESS = "Success! Your notebook passes all the tests."

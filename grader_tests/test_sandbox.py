@@ -24,9 +24,10 @@ import psutil
 import pytest
 from nbclient import NotebookClient
 
-from conftest import COURSE_ROOT, stop_grading_servers
+from conftest import stop_grading_servers
 from convgrader import judge, limits, sandbox, warm
 from convgrader.grading import GuardedExecute
+from course_copies import COURSE_ROOT
 
 pytestmark = pytest.mark.skipif(
     sandbox.unavailable_reason() is not None and not os.environ.get("CI"),

@@ -18,8 +18,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from conftest import COURSE_ROOT
 from convgrader.sanitize import NOTE, SanitizeSubmission
+from course_copies import COURSE_ROOT
 
 PROBE = "fetch('/api/contents?probe=x')"
 PNG = base64.b64encode(bytes.fromhex(

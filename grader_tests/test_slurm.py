@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, release_course,
-                      run_in)
 from convgrader import fs, sample_class
 from convgrader.batch import in_shard, is_graded
+from course_copies import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
+                           release_course, run_in)
 from test_batch import gradebook_rows, honest_rows, keep_only
 
 pytestmark = pytest.mark.grading

@@ -25,7 +25,6 @@ from nbgrader.converters.base import BaseConverter
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests
 
-from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
 from convgrader import sample_class
 from convgrader.batch import submissions
 from convgrader.feedback import ClearKnownHiddenTests
@@ -33,6 +32,7 @@ from convgrader.notebooks import nbgrader_meta
 from convgrader.submissions import (
     CheckedAutograde, NotebookCells, SubmissionLimits, SubmissionRefused, _CheckedReads,
     check_folder, check_notebook, open_submission, read_notebook, walk)
+from course_copies import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
 
 A = "01_multi_input_channels"
 NB = f"{A}.ipynb"

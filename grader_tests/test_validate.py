@@ -25,11 +25,11 @@ import psutil
 import pytest
 
 import users
-from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course
 from convgrader import sample_class
 from convgrader.batch import load_config
 from convgrader.notebooks import read
 from convgrader.sandbox import KERNEL_NAME as SANDBOX
+from course_copies import COURSE_ROOT, SAMPLE_CLASS, copy_course
 
 ASSIGNMENT = "01_multi_input_channels"
 # Every process a validate run starts carries this mark in its environment, so that the
