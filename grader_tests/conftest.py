@@ -28,17 +28,6 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.grading)
 
 
-def stop_grading_servers():
-    """Stop this test process's sandbox and warm fork server, and so their kernels."""
-    from convgrader import sandbox, warm
-    if sandbox.Sandbox._instance is not None:
-        sandbox.Sandbox._instance.stop()
-        sandbox.Sandbox._instance = None
-    if warm.ForkServer._instance is not None:
-        warm.ForkServer._instance.stop()
-        warm.ForkServer._instance = None
-
-
 @pytest.fixture(scope="session")
 def released_template(tmp_path_factory):
     """A course copy released once (`nbgrader generate_assignment`, SQLite gradebook), that

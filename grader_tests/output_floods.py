@@ -182,7 +182,7 @@ def _measure(attacks):
     """Grade each attack in turn in this process; print the figures of each as JSON (peak
     RSS is the process's so far: an attack after the honest notebook shows what it adds)."""
     import tempfile
-    from conftest import stop_grading_servers
+    from grading_kernels import stop_grading_servers
     for attack in attacks:
         nb = notebook(attack)
         start = time.monotonic()

@@ -9,11 +9,11 @@ import pytest
 from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from conftest import stop_grading_servers
 from convgrader import outputs, sandbox
 from convgrader.grading import GuardedExecute
 from convgrader.outputs import REFUSED, BoundedSession, clean_output
 from convgrader.sanitize import SanitizeSubmission
+from grading_kernels import stop_grading_servers
 from test_sanitize import formgrade_page, sanitized
 
 KEY = b"a key the kernel knows too"

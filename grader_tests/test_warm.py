@@ -16,9 +16,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import stop_grading_servers
 from convgrader import fs, warm
 from convgrader.warm import KERNEL_NAME, PromptKernelClient
+from grading_kernels import stop_grading_servers
 
 
 @pytest.fixture(scope="module", autouse=True)
