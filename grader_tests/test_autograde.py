@@ -18,7 +18,7 @@ import pytest
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 
-from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fixture)
+from browsers import start_chromium
 from page_attacks import probes_outside_text
 from test_mathml import FORMULAS
 from test_sanitize import active_content
