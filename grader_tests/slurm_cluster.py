@@ -198,7 +198,7 @@ def benchmark(assignments=2):
     from convgrader import sample_class
     from course_copies import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
                                release_course, run_in)
-    from test_batch import honest_rows, keep_only
+    from gradebooks import honest_rows, keep_only
 
     server, cluster = postgres.Server(), Cluster(cpus=2)
     try:

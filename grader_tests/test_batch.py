@@ -13,23 +13,7 @@ from convgrader.batch import in_shard
 from convgrader.notebooks import read
 from course_copies import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS,
                            copy_checkout, copy_released, run_in)
-
-
-def expected_rows():
-    return {(a, s): points for a in ASSIGNMENTS
-            for s, points in sample_class.expected_scores(SAMPLE_CLASS, a).items()}
-
-
-def gradebook_rows(db_url):
-    rows = {}
-    with Gradebook(db_url) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                for notebook in submission.notebooks:
-                    key = (assignment.name, submission.student.id)
-                    assert key not in rows, f"{key} is in the gradebook twice"
-                    rows[key] = {g.name: g.score for g in notebook.grades}
-    return rows
+from gradebooks import expected_rows, gradebook_rows, honest_rows, keep_only
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +42,6 @@ def batch_course(released_template):
         users.give(user, folder)
         first = batch("--workers", "2")
         yield course, db_url, first, batch
-
-
-def keep_only(submitted, rows):
-    """Remove from ``submitted`` every submission that is not one of ``rows``."""
-    for folder in submitted.glob("*/*"):
-        if (folder.name, folder.parent.name) not in rows:
-            shutil.rmtree(folder)
 
 
 def test_batch_grades_every_submission_exactly(batch_course):
@@ -105,11 +82,6 @@ import os, signal, psutil
 # The kernel's parent is the fork server; the server's parent is the worker grading it.
 os.kill(psutil.Process(os.getppid()).ppid(), signal.SIGKILL)
 """
-
-
-def honest_rows(assignments=ASSIGNMENTS):
-    return {k: v for k, v in expected_rows().items()
-            if k[0] in assignments and not k[1].startswith("attack_")}
 
 
 # Graded without the sandbox: the honest students of the killer's assignment.

@@ -28,7 +28,7 @@ from convgrader import fs, sample_class
 from convgrader.batch import in_shard, is_graded
 from course_copies import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
                            release_course, run_in)
-from test_batch import gradebook_rows, honest_rows, keep_only
+from gradebooks import gradebook_rows, honest_rows, keep_only
 
 pytestmark = pytest.mark.grading
 
