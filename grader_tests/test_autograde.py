@@ -19,13 +19,12 @@ from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 
 from browsers import start_chromium
-from page_attacks import probes_outside_text
-from test_mathml import FORMULAS
-from test_sanitize import active_content
 from convgrader import sample_class
 from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_cell
 from course_copies import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
                            nbgrader)
+from page_attacks import FORMULAS, probes_outside_text
+from sanitized_pages import active_content
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 

@@ -14,7 +14,7 @@ from convgrader.grading import GuardedExecute
 from convgrader.outputs import REFUSED, BoundedSession, clean_output
 from convgrader.sanitize import SanitizeSubmission
 from grading_kernels import stop_grading_servers
-from test_sanitize import formgrade_page, sanitized
+from sanitized_pages import formgrade_page, sanitized
 
 KEY = b"a key the kernel knows too"
 PARENT = {"msg_id": "request-1", "msg_type": "execute_request"}
