@@ -12,21 +12,26 @@ import pytest
 
 import browsers
 from course_copies import SESSION_MARK, copy_course, copy_released, release_course
+from tiers import GRADING_FIXTURES
 
 
-# The "grading" tier, which `make check` skips: tests that use these fixtures or live in
-# these modules grade notebooks or start grading kernels.
-GRADING_FIXTURES = {"gradebook", "feedback", "batch_course", "unsandboxed_batch", "autograde_run",
-                    "batch_run"}
-GRADING_MODULES = {"test_sandbox", "test_warm", "test_browser", "test_as_ordinary_user"}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        module = getattr(item, "module", None)
-        if GRADING_FIXTURES & set(getattr(item, "fixturenames", ())) or \
-                getattr(module, "__name__", "") in GRADING_MODULES:
-            item.add_marker(pytest.mark.grading)
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
+def pytest_collection_modifyitems(session, items):
+    """The tiers' one check (tiers.py): a test that uses a grading fixture carries the grading
+    marker, declared in its module, so that it cannot silently enter `make check`'s quick tier.
+    A test without it is a collection error that names it, and the run stops before any test
+    (under pytest-xdist, whose workers a UsageError raised here would crash unexplained, the
+    run goes on without it and fails at the end)."""
+    unmarked = [item for item in items
+                if GRADING_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("grading") is None]
+    for item in unmarked:
+        items.remove(item)
+        session.ihook.pytest_collectreport(report=pytest.CollectReport(
+            item.nodeid, "failed", result=[], longrepr=(
+                "it uses a grading fixture (made with tiers.grading_fixture) but has no "
+                "grading marker: add @pytest.mark.grading, or pytestmark = pytest.mark.grading "
+                "in a module whose every test grades")))
 
 
 @pytest.fixture(scope="session")

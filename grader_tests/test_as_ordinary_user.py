@@ -15,6 +15,8 @@ import pytest
 import users
 from course_copies import COURSE_ROOT
 
+pytestmark = pytest.mark.grading
+
 
 def test_the_sandbox_holds_for_an_ordinary_user():
     if os.geteuid() != 0:

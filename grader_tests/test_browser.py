@@ -47,6 +47,8 @@ from convgrader.sanitize import NOTE
 from course_copies import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from ports import free_ports, stop_process_group
 
+pytestmark = pytest.mark.grading
+
 ASSIGNMENT = "01_multi_input_channels"
 STUDENT = "mallory"
 NOTE_TEXT = "Mallory's note: the channels are summed after each correlation."

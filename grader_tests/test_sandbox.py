@@ -28,9 +28,9 @@ from convgrader.grading import GuardedExecute
 from course_copies import COURSE_ROOT
 from grading_kernels import live_kernel, stop_grading_servers, text
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.grading, pytest.mark.skipif(
     sandbox.unavailable_reason() is not None and not os.environ.get("CI"),
-    reason=f"no sandbox here: {sandbox.unavailable_reason()}")
+    reason=f"no sandbox here: {sandbox.unavailable_reason()}")]
 
 
 def run(cells, folder, kernel=sandbox.KERNEL_NAME, timeout=60):

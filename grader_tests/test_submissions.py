@@ -33,6 +33,7 @@ from convgrader.submissions import (
     CheckedAutograde, NotebookCells, SubmissionLimits, SubmissionRefused, _CheckedReads,
     check_folder, check_notebook, open_submission, read_notebook, walk)
 from course_copies import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
+from tiers import grading_fixture
 
 A = "01_multi_input_channels"
 NB = f"{A}.ipynb"
@@ -520,7 +521,7 @@ def nothing_of(course, students, folder):
     return [p for s in students for p in (course / folder).glob(f"{s}/**/*")]
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def autograde_run(tmp_path_factory):
     """`nbgrader autograde` of the small class with the course's config, then feedback."""
     course = copy_course(tmp_path_factory.mktemp("refusing") / "course")
@@ -589,7 +590,7 @@ def test_make_feedback_goes_on_after_a_student_it_cannot_serve_and_fails_at_the_
         sorted(set(expected_points()) - {"notes_code"})
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def batch_run(tmp_path_factory):
     """`python -m convgrader.batch` (one worker) on the same small class."""
     course = copy_course(tmp_path_factory.mktemp("refusing-batch") / "course")

@@ -20,6 +20,8 @@ from convgrader import fs, warm
 from convgrader.warm import KERNEL_NAME, PromptKernelClient
 from grading_kernels import stop_grading_servers
 
+pytestmark = pytest.mark.grading
+
 
 @pytest.fixture(scope="module", autouse=True)
 def fork_server_stopped_after_the_module():
