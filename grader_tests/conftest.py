@@ -1,101 +1,37 @@
-"""Shared fixtures: a temporary copy of the course, where nbgrader runs as instructors run it."""
+"""Shared fixtures: a temporary copy of the course, where nbgrader runs as instructors run it.
+
+pytest finds fixtures and hooks here; what tests and the scripts beside them import (course
+copies, browsers, gradebook rows, ...) lives in helper modules named for what they hold, so
+that nothing imports this file.
+"""
 import os
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"
-ASSIGNMENTS = sorted(p.name for p in (COURSE_ROOT / "source").iterdir() if p.is_dir())
+import browsers
+from course_copies import SESSION_MARK, copy_course, copy_released, release_course
+from tiers import GRADING_FIXTURES
 
 
-# The "grading" tier, which `make check` skips: tests that use these fixtures or live in
-# these modules grade notebooks or start grading kernels.
-GRADING_FIXTURES = {"gradebook", "feedback", "batch_course", "unsandboxed_batch", "autograde_run",
-                    "batch_run"}
-GRADING_MODULES = {"test_sandbox", "test_warm", "test_browser", "test_as_ordinary_user"}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        module = getattr(item, "module", None)
-        if GRADING_FIXTURES & set(getattr(item, "fixturenames", ())) or \
-                getattr(module, "__name__", "") in GRADING_MODULES:
-            item.add_marker(pytest.mark.grading)
-
-
-def stop_grading_servers():
-    """Stop this test process's sandbox and warm fork server, and so their kernels."""
-    from convgrader.kernels.forkserver import ForkServer  # not in every test process
-    from convgrader.kernels.sandbox import Sandbox
-    Sandbox.stop_current()
-    ForkServer.stop_current()
-
-
-def course_env(db_url=None):
-    """The environment course commands run with: the venv's bin/ on PATH (nbgrader runs
-    alembic from it), the course copy's own SQLite gradebook unless ``db_url`` says."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("CONVCOURSE_DB_URL", None)
-    if db_url:
-        env["CONVCOURSE_DB_URL"] = db_url
-    env.update(TEST_TIME_LIMITS)
-    return env
-
-
-# Looping sample submissions wait this long per cell, and an interrupted kernel this long to
-# answer; kernels are warm (torch and d2l imported), so no honest cell or test cell comes
-# near it (the slowest take well under a second).
-TEST_TIME_LIMITS = {"CONVCOURSE_CELL_TIMEOUT": "5", "CONVCOURSE_INTERRUPT_GRACE": "3"}
-
-
-def run_in(course, *command, db_url=None, check=True):
-    """Run a command in the course copy; fail with its output if it fails."""
-    result = subprocess.run(command, cwd=course, env=course_env(db_url),
-                            capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def nbgrader(course, *args, db_url=None):
-    """Run an nbgrader command in ``course``, as an instructor would."""
-    return run_in(course, sys.executable, "-m", "nbgrader", *args, db_url=db_url)
-
-
-def copy_checkout(destination):
-    """The whole course as `cp -r` of a checkout gives it (a new term's copy, a second clone):
-    every file git tracks or would track, its own convcourse/ package included, no venv."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=COURSE_ROOT, capture_output=True,
-                            check=True).stdout.split(b"\0")
-    for name in filter(None, listed):
-        source = COURSE_ROOT / os.fsdecode(name)
-        if source.is_file() and not source.is_symlink():  # not a file deleted meanwhile
-            (destination / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name.decode())
-    return destination
-
-
-def copy_course(destination):
-    """The instructor's part of the course (config and source/) copied to ``destination``."""
-    destination.mkdir(parents=True, exist_ok=True)
-    shutil.copy(COURSE_ROOT / "nbgrader_config.py", destination)
-    shutil.copytree(COURSE_ROOT / "source", destination / "source")
-    return destination
-
-
-def release_course(course, db_url=None):
-    """Run `nbgrader generate_assignment` for every assignment of the course copy: one
-    process for all (nbgrader takes a glob), 5 s instead of 20 s for eight."""
-    nbgrader(course, "generate_assignment", "*", db_url=db_url)
-    return course
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: every collected test is checked
+def pytest_collection_modifyitems(session, items):
+    """The tiers' one check (tiers.py): a test that uses a grading fixture carries the grading
+    marker, declared in its module, so that it cannot silently enter `make check`'s quick tier.
+    A test without it is a collection error that names it, and the run stops before any test
+    (under pytest-xdist, whose workers a UsageError raised here would crash unexplained, the
+    run goes on without it and fails at the end)."""
+    unmarked = [item for item in items
+                if GRADING_FIXTURES & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("grading") is None]
+    for item in unmarked:
+        items.remove(item)
+        session.ihook.pytest_collectreport(report=pytest.CollectReport(
+            item.nodeid, "failed", result=[], longrepr=(
+                "it uses a grading fixture (made with tiers.grading_fixture) but has no "
+                "grading marker: add @pytest.mark.grading, or pytestmark = pytest.mark.grading "
+                "in a module whose every test grades")))
 
 
 @pytest.fixture(scope="session")
@@ -105,17 +41,21 @@ def released_template(tmp_path_factory):
     return release_course(copy_course(tmp_path_factory.mktemp("template") / "course"))
 
 
-def copy_released(template, destination):
-    """A copy of a released course, its gradebook included (nbgrader_config.py finds the
-    gradebook beside itself, so the copy uses its own)."""
-    shutil.copytree(template, destination)
-    return destination
-
-
 @pytest.fixture(scope="session")
 def released_course(released_template, tmp_path_factory):
     """A course copy with release/ regenerated by `nbgrader generate_assignment`."""
     return copy_released(released_template, tmp_path_factory.mktemp("released") / "course")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Chromium, its driver and Selenium, or a skip (a failure under CI)."""
+    missing = browsers.missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{', '.join(missing)} missing: `make test` installs Chromium as root "
+                        "(`make chromium`) and Selenium with the venv")
+        pytest.skip(f"{', '.join(missing)} missing here (`make chromium` installs Chromium)")
 
 
 @pytest.fixture(scope="session")
@@ -129,12 +69,6 @@ def postgres_server():
     server = postgres.Server()
     yield server
     server.stop()
-
-
-# Processes the tests start and that could outlive them (forked kernels call setsid, so
-# they are nobody's children once their server dies) carry this session's mark in their
-# environment, inherited from the test process.
-SESSION_MARK = "CONVCOURSE_TEST_SESSION"
 
 
 def _started_by_tests(mark):

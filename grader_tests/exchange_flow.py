@@ -33,7 +33,7 @@ import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import users  # noqa: E402
-from conftest import SAMPLE_CLASS, TEST_TIME_LIMITS, copy_course  # noqa: E402
+from course_copies import SAMPLE_CLASS, TEST_TIME_LIMITS, copy_course  # noqa: E402
 from convcourse.exchange import COURSE_ID  # noqa: E402
 from convgrader import exchange, fs  # noqa: E402
 from convgrader.notebooks import read  # noqa: E402

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psutil
 
-from conftest import SESSION_MARK, TEST_TIME_LIMITS
 from convgrader import hub
+from course_copies import SESSION_MARK, TEST_TIME_LIMITS
 from ports import free_ports, stop_process_group
 
 PROXY = hub.PROXY

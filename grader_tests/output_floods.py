@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from conftest import COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS  # noqa: E402
+from course_copies import COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS  # noqa: E402
 
 ASSIGNMENT = "01_multi_input_channels"
 FULL_POINTS = 3.0
@@ -182,7 +182,7 @@ def _measure(attacks):
     """Grade each attack in turn in this process; print the figures of each as JSON (peak
     RSS is the process's so far: an attack after the honest notebook shows what it adds)."""
     import tempfile
-    from conftest import stop_grading_servers
+    from grading_kernels import stop_grading_servers
     for attack in attacks:
         nb = notebook(attack)
         start = time.monotonic()

@@ -4,6 +4,7 @@ The notebook is written as the formgrader and generate_feedback read it from aut
 made by autograde: so only the pages' own sanitizing (convgrader/pages.py) stands between it
 and the browser. Each vector would request ``/api/contents?probe=<name>`` from the Jupyter
 server, which records it; the page helpers render as nbgrader does, with the course's config.
+FORMULAS are what a student's formulas may try (test_mathml, and test_autograde in Chromium).
 """
 import base64
 import os
@@ -14,8 +15,8 @@ from nbconvert.exporters import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from traitlets.config.loader import PyFileConfigLoader
 
-from conftest import COURSE_ROOT
 from convgrader.feedback import FeedbackExporter
+from course_copies import COURSE_ROOT
 
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -67,6 +68,25 @@ MARKDOWN = (
     "<style>body { background: url(/api/contents?probe=markdown-style) }</style>\n\n"
     f"<iframe srcdoc=\"<script>{probe('markdown-srcdoc')}</script>\"></iframe>\n"
 )
+
+# What a student's markdown cell may try through its formulas: each tries to fetch its probe.
+FORMULAS = {
+    "href": f"$\\href{{javascript:{probe('href')}}}{{x}}$",
+    "html in the formula": f"$<img src=x onerror=\"{probe('img')}\">$",
+    # latex2mathml writes a space of \text as a no-break space: slashes instead
+    "html in text": f"$\\text{{<img/src=x/onerror={probe('text')}>}}$",
+    "closing the math": f"$\\text{{</mtext></math><img/src=x/onerror={probe('close')}>}}$",
+    "style": "$\\style{background: url(/api/contents?probe=style)}{x}$",
+    "colour with a quote": f"$\\color{{red\" onmouseover=\"{probe('color')}}}{{x}}$",
+    "class": "$\\class{score tabbable}{x}$",
+    "display": f"$$\\text{{<script>{probe('script')}</script>}}$$",
+    "environment":
+        f"\\begin{{align}} a &= \\href{{javascript:{probe('align')}}}{{b}} \\end{{align}}",
+    "unbalanced": "$\\frac{a$ and $x_{$",
+    "macros": "$\\def\\a{\\a\\a}\\a$ $\\newcommand{\\b}[1]{#1#1}\\b{\\b{x}}$",
+    "huge": "$" + "x+" * 50_000 + "x$",
+    "huge display": "$$" + "\\frac{a}{b}" * 10_000 + "$$",
+}
 
 
 def attack_notebook():

@@ -195,10 +195,10 @@ def benchmark(assignments=2):
     import sys  # run as a script, this folder is first on sys.path: the tests' modules load
 
     import postgres
-    from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
-                          release_course, run_in)
+    from course_copies import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
+                               release_course, run_in)
     from convgrader.tools import sample_class
-    from test_batch import honest_rows, keep_only
+    from gradebooks import honest_rows, keep_only
 
     server, cluster = postgres.Server(), Cluster(cpus=2)
     try:

@@ -13,7 +13,9 @@ import sys
 import pytest
 
 import users
-from conftest import COURSE_ROOT
+from course_copies import COURSE_ROOT
+
+pytestmark = pytest.mark.grading
 
 
 def test_the_sandbox_holds_for_an_ordinary_user():
@@ -37,7 +39,7 @@ def test_the_sandbox_holds_for_an_ordinary_user():
 PLANT = """
 import os, shutil, sys, tempfile
 sys.path.insert(0, "grader_tests")
-from test_sandbox import live_kernel
+from grading_kernels import live_kernel
 code = '''import os, shutil, sys
 shutil.copy(os.path.realpath(sys.executable), 'python')
 os.chmod('python', 0o6755)

@@ -18,14 +18,14 @@ import pytest
 from nbformat.v4 import new_output
 from nbgrader.api import Gradebook
 
-from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
-                      nbgrader)
-from test_browser import chromium, start_chromium  # noqa: F401 (chromium: a fixture)
-from page_attacks import probes_outside_text
-from test_mathml import FORMULAS
-from test_sanitize import active_content
+from browsers import start_chromium
 from convgrader.notebooks import is_test, nbgrader_meta, read, points_per_test_cell
 from convgrader.tools import sample_class
+from course_copies import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, course_env,
+                           nbgrader)
+from page_attacks import FORMULAS, probes_outside_text
+from sanitized_pages import active_content
+from tiers import grading_fixture
 
 CASES = [(a, s) for a in ASSIGNMENTS for s in sample_class.students(SAMPLE_CLASS, a)]
 
@@ -40,7 +40,7 @@ def test_the_autograde_lanes_take_every_assignment_once():
     assert sorted(sum(lanes, [])) == ASSIGNMENTS, "AUTOGRADE_LANES miss or repeat an assignment"
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def gradebook(released_course):
     """The sample class submitted to the course copy and autograded, as its Gradebook."""
     sample_class.build(SAMPLE_CLASS, released_course / "release", released_course / "submitted")
@@ -81,12 +81,14 @@ def test_every_assignment_has_a_sample_class(assignment):
             f"expected.toml: {student} does not list exactly the notebook's test cells"
 
 
+@pytest.mark.grading
 @pytest.mark.parametrize("assignment, student", CASES)
 def test_autograde_gives_the_expected_points(gradebook, assignment, student):
     expected = sample_class.expected_scores(SAMPLE_CLASS, assignment)[student]
     assert scores(gradebook, assignment, student) == pytest.approx(expected)
 
 
+@pytest.mark.grading
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_notes_code_full_untouched_zero_hardcoded_less(gradebook, assignment):
     full = sum(source_points(assignment).values())
@@ -97,6 +99,7 @@ def test_notes_code_full_untouched_zero_hardcoded_less(gradebook, assignment):
     assert total["hardcoded"] < full
 
 
+@pytest.mark.grading
 def test_no_autograded_notebook_keeps_active_content(gradebook, released_course):
     """The formgrader shows autograded notebooks with the instructor's login: no script of
     a submission survives in them (attack_script_in_output, convgrader/sanitize.py)."""
@@ -108,6 +111,7 @@ def test_no_autograded_notebook_keeps_active_content(gradebook, released_course)
                 assert not active_content(data.get("text/html", "")), notebook
 
 
+@pytest.mark.grading
 def test_test_cells_show_only_the_graders_words(gradebook, released_course):
     """Whatever a kernel prints or displays while test cells are judged never reaches them:
     a test cell's outputs are the test's own prints, the grader's list, its CheckFailed."""
@@ -122,11 +126,13 @@ def test_test_cells_show_only_the_graders_words(gradebook, released_course):
             assert "SEEN:" not in text and "IN:" not in text, notebook  # the leak attempts
 
 
+@pytest.mark.grading
 def test_a_flood_of_output_is_capped(gradebook, released_course):
     for notebook in (released_course / "autograded").glob("*/*/*.ipynb"):
         assert notebook.stat().st_size < 3_000_000, f"{notebook} keeps too much output"
 
 
+@pytest.mark.grading
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_grading_runs_the_figure_code_without_rendering_pictures(gradebook, released_course,
                                                                  assignment):
@@ -149,7 +155,7 @@ def test_course_config_renders_figures_only_when_asked(monkeypatch, setting, arg
     assert load_config(COURSE_ROOT).Execute.get("extra_arguments", []) == arguments
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def feedback(gradebook, released_course):
     """The text of every feedback HTML page of the sample class, by path."""
     nbgrader(released_course, "generate_feedback", "*")
@@ -221,6 +227,7 @@ def hidden_test_lines(assignment):
     return lines
 
 
+@pytest.mark.grading
 def test_feedback_never_shows_hidden_tests(feedback):
     for page, text in feedback.items():
         assignment = page.parent.name
@@ -228,6 +235,7 @@ def test_feedback_never_shows_hidden_tests(feedback):
             assert line not in text, f"{page} shows the hidden test line {line!r}"
 
 
+@pytest.mark.grading
 def test_feedback_says_why_a_check_failed(feedback, released_course):
     page = released_course / "feedback" / "hardcoded" / ASSIGNMENTS[0]
     text = next(iter(feedback[p] for p in feedback if p.parent == page))
@@ -241,6 +249,7 @@ LOOPING = ("attack_infinite_loop", "01_multi_input_channels",
 LIMIT = TEST_TIME_LIMITS["CONVCOURSE_CELL_TIMEOUT"]
 
 
+@pytest.mark.grading
 def test_a_test_cell_past_the_time_limit_says_so(feedback, released_course):
     """The looping student's function, called from a test cell: the autograded notebook and
     the feedback say the limit was reached, with no bare KeyboardInterrupt/CellTimeoutError."""
@@ -267,6 +276,7 @@ def student_course(released_course, student, course):
     return course
 
 
+@pytest.mark.grading
 def test_feedback_explains_a_test_cell_that_ran_past_the_time_limit_in_the_kernel(
         gradebook, released_course, tmp_path):
     """Before test cells were judged in the grader they ran in the kernel, and one stopped by
@@ -293,6 +303,7 @@ def test_feedback_explains_a_test_cell_that_ran_past_the_time_limit_in_the_kerne
     assert not re.search(r"CellTimeoutError: (?!This test cell ran longer)", text), text
 
 
+@pytest.mark.grading
 def test_feedback_pages_load_nothing_from_the_network(feedback):
     """Students open feedback offline: the page has no script at all (its formulas are
     MathML, convgrader/mathml.py), and no stylesheet, font or image with an address."""
@@ -313,6 +324,7 @@ MAX_PAGE_BYTES = 150_000
 MAX_HEAD_BYTES = 20_000
 
 
+@pytest.mark.grading
 def test_feedback_pages_are_small(feedback):
     sizes = {page: page.stat().st_size for page in feedback}
     for page, size in sizes.items():
@@ -322,6 +334,7 @@ def test_feedback_pages_are_small(feedback):
           f"all {sum(sizes.values()) / 1e6:.1f} MB")
 
 
+@pytest.mark.grading
 def test_a_students_formulas_in_feedback_bring_no_markup(gradebook, released_course, tmp_path):
     """A markdown cell of formulas that try to run script, broken and huge ones too, in a
     notebook generate_feedback makes a page of: the page is made, the formulas that can be
@@ -352,6 +365,7 @@ def css_rules(css):
     return rules
 
 
+@pytest.mark.grading
 def test_feedback_pages_wrap_long_output_lines(feedback):
     """Bootstrap's pre scrolls long lines sideways: text outputs wrap instead."""
     for page in feedback:
@@ -381,6 +395,7 @@ return {
 """
 
 
+@pytest.mark.grading
 def test_feedback_renders_math_and_wraps_lines_offline(chromium, feedback, released_course,
                                                        tmp_path):
     """In Chromium with every host unresolvable, a feedback page opened from disk shows its
@@ -423,6 +438,7 @@ def test_feedback_renders_math_and_wraps_lines_offline(chromium, feedback, relea
         driver.quit()
 
 
+@pytest.mark.grading
 def test_feedback_pages_look_the_same_with_only_the_css_they_use(chromium, feedback,
                                                                   released_course, tmp_path):
     """The largest page, as generate_feedback writes it and with all of its template's CSS
@@ -456,6 +472,7 @@ def test_feedback_pages_look_the_same_with_only_the_css_they_use(chromium, feedb
     assert ImageChops.difference(image_full, image_pruned).getbbox() is None
 
 
+@pytest.mark.grading
 def test_report_counts_what_the_gradebook_holds(gradebook, released_course, tmp_path):
     from convgrader.tools.class_report import write_report
     png, scores_csv, cells_csv = write_report(

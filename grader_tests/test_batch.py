@@ -8,31 +8,16 @@ import pytest
 from nbgrader.api import Gradebook
 
 import users
-from conftest import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
-                      copy_released, run_in)
 from convgrader.batch import in_shard
 from convgrader.notebooks import read
 from convgrader.tools import sample_class
+from course_copies import (ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS, TEST_TIME_LIMITS,
+                           copy_checkout, copy_released, run_in)
+from gradebooks import expected_rows, gradebook_rows, honest_rows, keep_only
+from tiers import grading_fixture
 
 
-def expected_rows():
-    return {(a, s): points for a in ASSIGNMENTS
-            for s, points in sample_class.expected_scores(SAMPLE_CLASS, a).items()}
-
-
-def gradebook_rows(db_url):
-    rows = {}
-    with Gradebook(db_url) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                for notebook in submission.notebooks:
-                    key = (assignment.name, submission.student.id)
-                    assert key not in rows, f"{key} is in the gradebook twice"
-                    rows[key] = {g.name: g.score for g in notebook.grades}
-    return rows
-
-
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def batch_course(released_template):
     """The sample class graded by `python -m convgrader.batch --workers 2`, and the function
     that runs the batch grader there again: as an instructor who is not root (in the sandbox
@@ -60,13 +45,7 @@ def batch_course(released_template):
         yield course, db_url, first, batch
 
 
-def keep_only(submitted, rows):
-    """Remove from ``submitted`` every submission that is not one of ``rows``."""
-    for folder in submitted.glob("*/*"):
-        if (folder.name, folder.parent.name) not in rows:
-            shutil.rmtree(folder)
-
-
+@pytest.mark.grading
 def test_batch_grades_every_submission_exactly(batch_course):
     course, db_url, first, _ = batch_course
     assert first.returncode == 0, first.stdout + first.stderr
@@ -75,6 +54,7 @@ def test_batch_grades_every_submission_exactly(batch_course):
         assert list((course / "autograded" / student / assignment).glob("*.ipynb"))
 
 
+@pytest.mark.grading
 def test_batch_ends_with_a_summary(batch_course):
     _, db_url, first, _ = batch_course
     assert f"{len(expected_rows())} notebooks graded in" in first.stdout
@@ -82,6 +62,7 @@ def test_batch_ends_with_a_summary(batch_course):
         assert assignment in first.stdout
 
 
+@pytest.mark.grading
 def test_batch_skips_what_is_graded_unless_forced(batch_course):
     course, db_url, _, batch = batch_course
     again = batch(check=True)
@@ -107,16 +88,11 @@ os.kill(psutil.Process(os.getppid()).ppid(), signal.SIGKILL)
 """
 
 
-def honest_rows(assignments=ASSIGNMENTS):
-    return {k: v for k, v in expected_rows().items()
-            if k[0] in assignments and not k[1].startswith("attack_")}
-
-
 # Graded without the sandbox: the honest students of the killer's assignment.
 UNSANDBOXED_ASSIGNMENTS = ASSIGNMENTS[:1]
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def unsandboxed_batch(released_template, tmp_path_factory):
     """The honest students of one assignment, and one submission that kills the worker
     grading it, graded by the batch grader with warm kernels and no sandbox."""
@@ -134,6 +110,7 @@ def unsandboxed_batch(released_template, tmp_path_factory):
     return gradebook_rows(db_url), result
 
 
+@pytest.mark.grading
 def test_honest_grades_are_the_same_without_the_sandbox(unsandboxed_batch):
     """The sandbox changes nothing for honest work: graded unconfined, the grades are the same."""
     graded, _ = unsandboxed_batch
@@ -141,6 +118,7 @@ def test_honest_grades_are_the_same_without_the_sandbox(unsandboxed_batch):
         honest_rows(UNSANDBOXED_ASSIGNMENTS)
 
 
+@pytest.mark.grading
 def test_a_submission_that_kills_its_worker_is_named_and_the_others_graded(unsandboxed_batch):
     """Unsandboxed, a kernel can kill the worker grading it (the sandbox prevents it). The
     pool breaks; every other submission still gets its exact grade (above), and the killer
@@ -194,6 +172,7 @@ print(nb.cells[0].outputs[0]["text"].strip())
 """
 
 
+@pytest.mark.grading
 def test_a_copied_course_grades_with_its_own_package(batch_course):
     """The grader and its sandboxed kernels import the copy's convcourse/, not the package
     the venv's editable install names (the tests' checkout): grades above, source here."""

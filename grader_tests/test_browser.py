@@ -40,14 +40,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 import page_attacks
-from conftest import SAMPLE_CLASS, copy_course, course_env, nbgrader
+from browsers import start_chromium
 from convgrader.notebooks import read
 from convgrader.sanitize import NOTE
 from convgrader.tools import sample_class
+from course_copies import SAMPLE_CLASS, copy_course, course_env, nbgrader
 from ports import free_ports, stop_process_group
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+pytestmark = pytest.mark.grading
+
 ASSIGNMENT = "01_multi_input_channels"
 STUDENT = "mallory"
 NOTE_TEXT = "Mallory's note: the channels are summed after each correlation."
@@ -81,21 +82,6 @@ def _record(handler):
 
 c.ServerApp.tornado_settings = {{"log_function": _record}}
 """
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Chromium, its driver and Selenium, or a skip (a failure under CI)."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip)")
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{', '.join(missing)} missing: `make test` installs Chromium as root "
-                        "(`make chromium`) and Selenium with the venv")
-        pytest.skip(f"{', '.join(missing)} missing here (`make chromium` installs Chromium)")
 
 
 def submission(course):
@@ -176,26 +162,6 @@ class Lab:
 
     def stop(self):
         stop_process_group(self.process, timeout=20)
-
-
-def start_chromium(workdir):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--window-size=1280,1400", f"--user-data-dir={workdir / 'chromium-profile'}",
-                # the formgrader's pages ask a CDN for MathJax (feedback pages' formulas are
-                # MathML, with no script): answer at once that no such host exists
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(workdir / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(60)
-    return driver
 
 
 def wait_for_text(driver, text, timeout=30):

@@ -48,12 +48,12 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+import browsers
 import exchange_flow
 import users
 from convcourse.exchange import COURSE_ID, SUBMISSION_FILE_MODE
 from exchange_flow import ASSIGNMENT, STUDENTS
 from hub_session import Hub, proxy_missing
-from test_browser import CHROMEDRIVER, CHROMIUM, start_chromium
 
 try:
     from selenium.webdriver import ActionChains
@@ -76,11 +76,7 @@ AS_THEMSELVES = "a student submits only as themselves"
 
 def browser_missing():
     """Why the browser part cannot run here, or None."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip)")
+    missing = browsers.missing()
     if missing:
         return f"{', '.join(missing)} missing (`make chromium` installs Chromium)"
     return proxy_missing()
@@ -188,7 +184,7 @@ class Session:
     def __init__(self, hub, name, workdir, shots):
         self.hub, self.name, self.shots = hub, name, shots
         (workdir / name).mkdir()
-        self.driver = start_chromium(workdir / name)
+        self.driver = browsers.start_chromium(workdir / name)
 
     def run(self, part, flow):
         result, started = Browser(self.name), time.monotonic()

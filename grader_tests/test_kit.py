@@ -22,10 +22,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 from convgrader import fs
 from convgrader.notebooks import gives_away, is_solution, read
 from convgrader.tools import kit, sample_class
+from course_copies import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 
 PYTHONS = os.environ.get("CONVCOURSE_KIT_PYTHONS", "3.11 3.13").split()
 SUCCESS = "Success! Your notebook passes all the tests."

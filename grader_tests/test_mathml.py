@@ -13,7 +13,7 @@ from nbformat.v4 import new_markdown_cell
 
 import page_attacks
 from convgrader import mathml, pages
-from page_attacks import Parts, feedback_page, probe, probes_outside_text
+from page_attacks import FORMULAS, Parts, feedback_page, probes_outside_text
 
 
 def test_a_formula_is_mathml():
@@ -57,26 +57,6 @@ def test_only_the_allow_lists_elements_and_attributes():
     assert set(parts.tags) <= pages.MATHML_TAGS
     assert {name for _, name, _ in parts.attributes} <= {"mathcolor", "width"}
     assert "<img" not in html and "&lt;/math&gt;&lt;img" in html
-
-
-# What a student's markdown cell may try through its formulas: each tries to fetch its probe.
-FORMULAS = {
-    "href": f"$\\href{{javascript:{probe('href')}}}{{x}}$",
-    "html in the formula": f"$<img src=x onerror=\"{probe('img')}\">$",
-    # latex2mathml writes a space of \text as a no-break space: slashes instead
-    "html in text": f"$\\text{{<img/src=x/onerror={probe('text')}>}}$",
-    "closing the math": f"$\\text{{</mtext></math><img/src=x/onerror={probe('close')}>}}$",
-    "style": "$\\style{background: url(/api/contents?probe=style)}{x}$",
-    "colour with a quote": f"$\\color{{red\" onmouseover=\"{probe('color')}}}{{x}}$",
-    "class": "$\\class{score tabbable}{x}$",
-    "display": f"$$\\text{{<script>{probe('script')}</script>}}$$",
-    "environment":
-        f"\\begin{{align}} a &= \\href{{javascript:{probe('align')}}}{{b}} \\end{{align}}",
-    "unbalanced": "$\\frac{a$ and $x_{$",
-    "macros": "$\\def\\a{\\a\\a}\\a$ $\\newcommand{\\b}[1]{#1#1}\\b{\\b{x}}$",
-    "huge": "$" + "x+" * 50_000 + "x$",
-    "huge display": "$$" + "\\frac{a}{b}" * 10_000 + "$$",
-}
 
 
 def formula_notebook(source):

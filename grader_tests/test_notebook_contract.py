@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from conftest import ASSIGNMENTS, COURSE_ROOT
 from convgrader.notebooks import is_solution, is_test, nbgrader_meta, read
 from convgrader.tools import sample_class
+from course_copies import ASSIGNMENTS, COURSE_ROOT
 
 GRADED_FUNCTIONS = {
     "01_multi_input_channels": ["corr2d_multi_in"],

@@ -9,13 +9,13 @@ import pytest
 from jupyter_client.session import Session
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from conftest import stop_grading_servers
 from convgrader import outputs
-from convgrader.kernels import bwrap
 from convgrader.grading import GuardedExecute
+from convgrader.kernels import bwrap
 from convgrader.outputs import REFUSED, BoundedSession, clean_output
 from convgrader.sanitize import SanitizeSubmission
-from test_sanitize import formgrade_page, sanitized
+from grading_kernels import stop_grading_servers
+from sanitized_pages import formgrade_page, sanitized
 
 KEY = b"a key the kernel knows too"
 PARENT = {"msg_id": "request-1", "msg_type": "execute_request"}

@@ -15,8 +15,8 @@ import tinycss2
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 import page_attacks
-from conftest import COURSE_ROOT
 from convgrader import feedback, mathml, pages
+from course_copies import COURSE_ROOT
 from page_attacks import PNG, Parts, attack_notebook, feedback_page, formgrade_page, probes_outside_text
 
 

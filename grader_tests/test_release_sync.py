@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from conftest import ASSIGNMENTS, COURSE_ROOT
 from convgrader.notebooks import gives_away, is_solution, read
+from course_copies import ASSIGNMENTS, COURSE_ROOT
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 

@@ -1,9 +1,9 @@
 """Building submissions from the release notebooks: filling, tampering, sharing answers."""
 import pytest
 
-from conftest import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 from convgrader.notebooks import is_solution, nbgrader_meta, read
 from convgrader.tools import sample_class
+from course_copies import ASSIGNMENTS, COURSE_ROOT, SAMPLE_CLASS
 
 RELEASE_01 = sample_class.notebook_path(COURSE_ROOT / "release", ASSIGNMENTS[0])
 

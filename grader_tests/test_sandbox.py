@@ -5,7 +5,6 @@ sample submissions graded end to end (sample_class/01_*/attack_*.py, test_autogr
 test_batch). Here: the network, process limits, clean-up between kernels, refusal without
 bubblewrap, and the notebook time limit.
 """
-import contextlib
 import json
 import logging
 import os
@@ -24,15 +23,16 @@ import psutil
 import pytest
 from nbclient import NotebookClient
 
-from conftest import COURSE_ROOT, stop_grading_servers
 from convgrader import judge
 from convgrader.errors import SandboxUnavailable
 from convgrader.grading import GuardedExecute
 from convgrader.kernels import bwrap, forkserver, limits, protocol, sandbox
+from course_copies import COURSE_ROOT
+from grading_kernels import live_kernel, stop_grading_servers, text
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.grading, pytest.mark.skipif(
     bwrap.unavailable_reason() is not None and not os.environ.get("CI"),
-    reason=f"no sandbox here: {bwrap.unavailable_reason()}")
+    reason=f"no sandbox here: {bwrap.unavailable_reason()}")]
 
 
 def run(cells, folder, kernel=sandbox.KERNEL_NAME, timeout=60):
@@ -41,10 +41,6 @@ def run(cells, folder, kernel=sandbox.KERNEL_NAME, timeout=60):
     NotebookClient(nb, kernel_name=kernel, timeout=timeout, allow_errors=True,
                    resources={"metadata": {"path": str(folder)}}).execute()
     return nb
-
-
-def text(nb, index):
-    return "".join(o.get("text", "") + o.get("evalue", "") for o in nb.cells[index].outputs)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -571,21 +567,6 @@ def test_where_kernels_cannot_have_namespaces_of_their_own_grading_refuses(monke
 
 
 # ---- the kernel's identity on the host, and what it can reach of the host ----------------
-
-@contextlib.contextmanager
-def live_kernel(folder, kernel=sandbox.KERNEL_NAME):
-    """A grading kernel started in ``folder`` and kept alive: yields ``run(code) -> text``
-    and the kernel's pid on the host."""
-    nb = nbformat.v4.new_notebook()
-    client = NotebookClient(nb, kernel_name=kernel, timeout=120, allow_errors=True,
-                            resources={"metadata": {"path": str(folder)}})
-    with client.setup_kernel():
-        def execute(code):
-            nb.cells.append(nbformat.v4.new_code_cell(code))
-            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
-            return text(nb, len(nb.cells) - 1)
-        yield execute, client.km.provisioner.pid
-
 
 def test_a_kernel_has_no_privileged_host_identity(tmp_path):
     """As root the sandbox runs as its own unprivileged account, with no supplementary group;

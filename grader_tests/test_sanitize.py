@@ -8,55 +8,21 @@ preprocessor alone must make it safe. The course's own kinds of output stay as t
 import base64
 import copy
 import os
-from html.parser import HTMLParser
 
 import nbformat
 import pytest
-from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
-from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from conftest import COURSE_ROOT
 from convgrader.sanitize import NOTE, SanitizeSubmission
+from course_copies import COURSE_ROOT
+from sanitized_pages import active_content, formgrade_page, sanitized
 
 PROBE = "fetch('/api/contents?probe=x')"
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")).decode()
-
-SCRIPT_TAGS = {"script", "iframe", "frame", "object", "embed", "svg", "math", "style", "link",
-               "meta", "base", "form", "template", "noscript"}
-URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "background",
-                  "poster", "srcdoc"}
-
-
-class ActiveContent(HTMLParser):
-    """What in an HTML text could run script or load a document: the findings, as strings."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.found = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag in SCRIPT_TAGS:
-            self.found.append(f"<{tag}>")
-        for name, value in attrs:
-            value = (value or "").strip().lower().replace("\n", "").replace("\t", "")
-            if name.startswith("on"):
-                self.found.append(f"<{tag} {name}>")
-            if name in URL_ATTRIBUTES and (
-                    value.startswith(("javascript:", "vbscript:", "data:text/html",
-                                      "data:image/svg")) or name == "srcdoc"):
-                self.found.append(f"<{tag} {name}={value[:30]}>")
-
-
-def active_content(html):
-    parser = ActiveContent()
-    parser.feed(html)
-    parser.close()
-    return parser.found
 
 
 def markdown_html(source, attachments=None):
@@ -65,29 +31,9 @@ def markdown_html(source, attachments=None):
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
-def sanitized(*cells, metadata=None):
-    nb = new_notebook(cells=list(cells), metadata=metadata or {})
-    nb, _ = SanitizeSubmission().preprocess(nb, {})
-    nbformat.validate(nb)
-    return nb
-
-
 def html_output(html):
     return new_code_cell("display(HTML(...))", outputs=[new_output(
         "display_data", data={"text/html": html, "text/plain": "<IPython.core.display.HTML object>"})])
-
-
-def formgrade_page(nb):
-    """The page the formgrader serves for ``nb`` (its template), without nbconvert's sanitizing."""
-    from nbgrader.server_extensions.formgrader import handlers
-    config = Config()
-    config.HTMLExporter.template_name = "formgrade"
-    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
-    config.HTMLExporter.sanitize_html = False
-    resources = {"base_url": "", "notebook_id": "nb", "index": 0, "total": 1,
-                 "submission_id": "s", "notebook_path": "nb.ipynb"}
-    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
-    return html
 
 
 def page_findings(nb):

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout, release_course,
-                      run_in)
 from convgrader import fs
 from convgrader.batch import in_shard
 from convgrader.course import is_graded
 from convgrader.tools import sample_class
-from test_batch import gradebook_rows, honest_rows, keep_only
+from course_copies import (ASSIGNMENTS, SAMPLE_CLASS, TEST_TIME_LIMITS, copy_checkout,
+                           release_course, run_in)
+from gradebooks import gradebook_rows, honest_rows, keep_only
 
 pytestmark = pytest.mark.grading
 

@@ -25,7 +25,6 @@ from nbgrader.converters.base import BaseConverter
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests
 
-from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
 from convgrader.course import submissions
 from convgrader.feedback import ClearKnownHiddenTests
 from convgrader.notebooks import nbgrader_meta
@@ -34,6 +33,8 @@ from convgrader.submissions import (
     check_notebook, open_submission, read_notebook, walk)
 from convgrader.submissions.autograde import _CheckedReads
 from convgrader.tools import sample_class
+from course_copies import COURSE_ROOT, SAMPLE_CLASS, copy_course, nbgrader, run_in
+from tiers import grading_fixture
 
 A = "01_multi_input_channels"
 NB = f"{A}.ipynb"
@@ -521,7 +522,7 @@ def nothing_of(course, students, folder):
     return [p for s in students for p in (course / folder).glob(f"{s}/**/*")]
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def autograde_run(tmp_path_factory):
     """`nbgrader autograde` of the small class with the course's config, then feedback."""
     course = copy_course(tmp_path_factory.mktemp("refusing") / "course")
@@ -590,7 +591,7 @@ def test_make_feedback_goes_on_after_a_student_it_cannot_serve_and_fails_at_the_
         sorted(set(expected_points()) - {"notes_code"})
 
 
-@pytest.fixture(scope="module")
+@grading_fixture(scope="module")
 def batch_run(tmp_path_factory):
     """`python -m convgrader.batch` (one worker) on the same small class."""
     course = copy_course(tmp_path_factory.mktemp("refusing-batch") / "course")

@@ -25,11 +25,11 @@ import psutil
 import pytest
 
 import users
-from conftest import COURSE_ROOT, SAMPLE_CLASS, copy_course
 from convgrader.course import load_config
-from convgrader.notebooks import read
 from convgrader.kernels.sandbox import KERNEL_NAME as SANDBOX
+from convgrader.notebooks import read
 from convgrader.tools import sample_class
+from course_copies import COURSE_ROOT, SAMPLE_CLASS, copy_course
 
 ASSIGNMENT = "01_multi_input_channels"
 # Every process a validate run starts carries this mark in its environment, so that the

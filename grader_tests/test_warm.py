@@ -16,11 +16,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from conftest import stop_grading_servers
 from convgrader import fs
 from convgrader.kernels.clients import PromptKernelClient
 from convgrader.kernels.forkserver import KERNEL_NAME
 from convgrader.kernels.inside import reset, server
+from grading_kernels import stop_grading_servers
+
+pytestmark = pytest.mark.grading
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from course_copies import SESSION_MARK
+
 NAME = "convcourse-instructor"
 # The venv's bin/ (not resolved: .venv/bin/python is a link to the system's python).
 VENV_BIN = Path(sys.executable).parent
@@ -132,7 +134,6 @@ def environment(user, extra=None):
     PATH (nbgrader runs alembic from it), UTF-8, and nothing of the test process's own
     environment but the test session's mark (conftest checks, by it, that no process the
     tests started outlives them); ``extra`` adds or overrides variables."""
-    from conftest import SESSION_MARK
     env = {"HOME": str(user.home), "USER": user.name, "LOGNAME": user.name,
            "PATH": f"{VENV_BIN}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
            "LANG": "C.UTF-8"}
