@@ -12,6 +12,8 @@ called in the kernel and come back as ``Reported`` observations, so the expected
 never exist where student code runs.
 """
 import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 # torch's own context manager for print options (it restores what was set before).
@@ -23,14 +25,14 @@ from convcourse.records import Reported, observe, plain
 
 _RTOL = 1e-4
 _ATOL = 1e-4
-_made = None  # the checks made so far, inside ``recording``
+_made: list[str] | None = None  # the checks made so far, inside ``recording``
 
 
 class CheckFailed(AssertionError):
     """A student's result is wrong; the message says how."""
 
 
-def _describe(record, detailed):
+def _describe(record: dict[str, Any], detailed: bool) -> str:
     """What came back, in words, from an observation."""
     kind = record["kind"]
     if kind == records.TENSOR:
@@ -58,7 +60,7 @@ def _describe(record, detailed):
 
 
 @contextlib.contextmanager
-def recording():
+def recording() -> Iterator[list[str]]:
     """Within this block, every check made appends its ``what`` to the list it yields."""
     global _made
     previous, _made = _made, []
@@ -68,7 +70,7 @@ def recording():
         _made = previous
 
 
-def _observation(got, what):
+def _observation(got: object, what: str) -> tuple[dict[str, Any], bool]:
     """The observation a check judges, and whether its message may quote it; a failed call
     (an exception, a time limit) fails the check here."""
     if _made is not None:
@@ -91,7 +93,8 @@ def _observation(got, what):
     return record, detailed
 
 
-def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
+def check_tensor(got: object, expected: object, what: str, rtol: float = _RTOL,
+                 atol: float = _ATOL) -> None:
     """Fail unless ``got`` is a floating tensor with the shape and values of ``expected``.
 
     ``what`` names the call in the message, for example ``"corr2d_multi_in(X, K)"``.
@@ -109,26 +112,26 @@ def check_tensor(got, expected, what, rtol=_RTOL, atol=_ATOL):
     if not record["floating"]:
         raise CheckFailed(
             f"{what} should be a floating-point tensor, got {_describe(record, detailed)}.")
-    got = record["values"]
-    if got is None:
+    values = record["values"]  # a new name: ``got`` is the call's result, any object
+    if values is None:
         raise CheckFailed(f"{what} is too large to check.")
     scale = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0
     try:
-        torch.testing.assert_close(got, expected, rtol=rtol, atol=atol * scale)
+        torch.testing.assert_close(values, expected, rtol=rtol, atol=atol * scale)
     except AssertionError:
         if not detailed:
             raise CheckFailed(f"{what} has the wrong values.") from None
-        wrong = ~torch.isclose(got, expected, rtol=rtol, atol=atol * scale)
+        wrong = ~torch.isclose(values, expected, rtol=rtol, atol=atol * scale)
         first = tuple(int(i) for i in wrong.nonzero()[0])
         with printoptions(precision=4, sci_mode=False):
-            detail = f"expected\n{expected.float()}\ngot\n{got.float()}"
+            detail = f"expected\n{expected.float()}\ngot\n{values.float()}"
         raise CheckFailed(
             f"{what} has the wrong values: {int(wrong.sum())} of {wrong.numel()} elements "
             f"differ; at index {first} expected {expected[first].item():g}, "
-            f"got {got[first].item():g}.\n{detail}") from None
+            f"got {values[first].item():g}.\n{detail}") from None
 
 
-def check_shape_tuple(got, expected, what):
+def check_shape_tuple(got: object, expected: Iterable[int], what: str) -> None:
     """Fail unless ``got`` is a tuple (or list) of Python ints equal to ``expected``."""
     record, detailed = _observation(got, what)
     expected = tuple(expected)
@@ -145,7 +148,7 @@ def check_shape_tuple(got, expected, what):
         raise CheckFailed(f"{what}: expected {expected}{got_values}.")
 
 
-def check_int(got, expected, what):
+def check_int(got: object, expected: int, what: str) -> None:
     """Fail unless ``got`` is a Python int (a numpy integer will do) equal to ``expected``."""
     record, detailed = _observation(got, what)
     if record["kind"] != records.INT:
@@ -159,6 +162,6 @@ def check_int(got, expected, what):
         raise CheckFailed(f"{what}: expected {expected}{got_value}.")
 
 
-def random_tensor(generator, *shape):
+def random_tensor(generator: torch.Generator, *shape: int) -> torch.Tensor:
     """A float32 tensor of small integers, drawn from ``generator`` (exact in float32)."""
     return torch.randint(-4, 5, shape, generator=generator).to(torch.float32)

@@ -17,6 +17,7 @@ import base64
 import io
 import numbers
 import re
+from typing import Any, cast
 
 import torch
 
@@ -38,51 +39,53 @@ MAX_MESSAGE = 300
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,79}")
 
 
-def encode_call(args, kwargs):
+def encode_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """The arguments of a call as text (torch's pickle, in base64), for ``decode_call``."""
     buffer = io.BytesIO()
     torch.save((args, kwargs), buffer)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def decode_call(payload):
+def decode_call(payload: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """``(args, kwargs)`` of a call, in the kernel."""
     # The payload comes from the grader, never from a student: a full unpickler is fine.
     return torch.load(io.BytesIO(base64.b64decode(payload)), weights_only=False)
 
 
-def raised(error):
+def raised(error: BaseException) -> dict[str, Any]:
     """The record of a call that raised ``error``."""
     return {"kind": ERROR, "ename": type(error).__name__, "evalue": _message(error)}
 
 
-def missing():
+def missing() -> dict[str, Any]:
     """The record of a call of a function the notebook does not define (the grader words the
     message itself)."""
     return {"kind": MISSING}
 
 
-def _message(error):
+def _message(error: BaseException) -> str:
     try:
         return str(error)[:MAX_MESSAGE]
     except Exception:
         return "(its message could not be read)"
 
 
-def plain(tensor):
+def plain(tensor: torch.Tensor) -> torch.Tensor:
     """A plain ``torch.Tensor`` copy of ``tensor``, so a subclass cannot answer for itself."""
     with torch._C.DisableTorchFunction():
         return torch.Tensor.as_subclass(tensor, torch.Tensor).detach().cpu()
 
 
-def _type_name(value):
+def _type_name(value: object) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
 
-def observe(got):
+def observe(got: object) -> dict[str, Any]:
     """What a check needs of a result, as JSON-ready data that holds no student object."""
     if issubclass(type(got), torch.Tensor):
-        tensor = plain(got)
+        # Asked of the type, which a student's class cannot fake (isinstance asks
+        # ``__class__``), so mypy does not narrow ``got``: cast.
+        tensor = plain(cast(torch.Tensor, got))
         record = {"kind": TENSOR, "shape": list(tensor.shape), "dtype": str(tensor.dtype),
                   "floating": tensor.is_floating_point(), "values": None}
         if tensor.numel() <= MAX_OBSERVED_ELEMENTS:
@@ -121,7 +124,7 @@ class Reported:
     KERNEL_KINDS = KERNEL_KINDS
     GRADER_KINDS = GRADER_KINDS
 
-    def __init__(self, record, detailed=True):
+    def __init__(self, record: dict[str, Any], detailed: bool = True) -> None:
         self.detailed = detailed
         try:
             self.record = self._valid(record)
@@ -129,7 +132,7 @@ class Reported:
             self.record = {"kind": UNREADABLE}
 
     @classmethod
-    def failure(cls, kind, reason, detailed=True):
+    def failure(cls, kind: str, reason: object, detailed: bool = True) -> "Reported":
         """The grader's own word on a call that brought back no result: ``kind`` is one of
         ``GRADER_KINDS``, ``reason`` the grader's text, ending the sentence "<call> ..."."""
         if kind not in cls.GRADER_KINDS:
@@ -139,7 +142,7 @@ class Reported:
         return reported
 
     @staticmethod
-    def _valid(record):
+    def _valid(record: dict[str, Any]) -> dict[str, Any]:
         kind = record["kind"]
         if kind == TENSOR:
             shape = [int(n) for n in record["shape"]]
@@ -185,5 +188,5 @@ class Reported:
         raise ValueError(kind)  # a grader's kind too: the kernel cannot speak for the grader
 
 
-def _safe_name(name):
+def _safe_name(name: object) -> str:
     return name if isinstance(name, str) and _NAME.fullmatch(name) else "another type"

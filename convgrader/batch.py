@@ -35,7 +35,10 @@ import sys
 import time
 import zlib
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
+from typing import Any
 
 import nbgrader.api
 import sqlalchemy
@@ -48,11 +51,15 @@ from convgrader.kernels.clients import STOCK_CLIENT
 from convgrader.submissions import refusal_in_log, use_checked_autograde
 from convgrader.tools import class_status
 
-_api = None  # the worker process's NbGraderAPI
-_started = None  # where the worker says which submission it begins
+_api: Any = None  # the worker process's NbGraderAPI (nbgrader has no type hints)
+# Where the worker says which submission it begins: (assignment, student).
+_started: "SimpleQueue[tuple[str, str]] | None" = None
+
+Work = list[tuple[str, str]]  # (assignment, student) of submissions
 
 
-def _init_worker(course_root, kernel_name, started=None):
+def _init_worker(course_root: str, kernel_name: str | None,
+                 started: "SimpleQueue[tuple[str, str]] | None" = None) -> None:
     global _api, _started
     _started = started
     os.chdir(course_root)
@@ -77,7 +84,7 @@ def _init_worker(course_root, kernel_name, started=None):
 SQLITE_BUSY_SECONDS = 120
 
 
-def _reuse_database_engines():
+def _reuse_database_engines() -> None:
     """One SQLAlchemy engine per database in this worker, instead of one per Gradebook.
 
     nbgrader opens about eleven Gradebooks per notebook, each with a new engine, so with an
@@ -85,9 +92,9 @@ def _reuse_database_engines():
     ``Gradebook.close()`` disposes of the engine's connection pool, which the engine renews;
     the rows written are the same.
     """
-    engines = {}
+    engines: dict[tuple[str, tuple[tuple[str, Any], ...]], sqlalchemy.engine.Engine] = {}
 
-    def create_engine(url, **kwargs):
+    def create_engine(url: str | sqlalchemy.engine.URL, **kwargs: Any) -> sqlalchemy.engine.Engine:
         key = (str(url), tuple(sorted(kwargs.items())))
         if key not in engines:
             if sqlalchemy.engine.make_url(url).get_backend_name() == "sqlite":
@@ -98,7 +105,7 @@ def _reuse_database_engines():
     nbgrader.api.create_engine = create_engine
 
 
-def _grade(assignment, student):
+def _grade(assignment: str, student: str) -> dict[str, Any]:
     if _started is not None:
         _started.put((assignment, student))
     start = time.monotonic()
@@ -119,7 +126,7 @@ def _grade(assignment, student):
 MAX_REASON = 300
 
 
-def failure_cause(log):
+def failure_cause(log: str | None) -> str | None:
     """Why nbgrader could not grade a submission: the exception its last traceback in the
     captured log (``capture_log``: "[LEVEL] message" lines, a traceback's lines after its
     first) ends with. nbgrader's own exception only says "Please see the above traceback"."""
@@ -140,7 +147,7 @@ class NoShard(GraderError):
     """``--shard auto`` outside a scheduler's array, or with values that make no shard."""
 
 
-def scheduler_shard(env=None):
+def scheduler_shard(env: Mapping[str, str] | None = None) -> tuple[int, int, str]:
     """(shard, shards, where they came from) from a Slurm array task's or a Kubernetes
     Indexed Job pod's environment."""
     env = os.environ if env is None else env
@@ -170,7 +177,7 @@ def scheduler_shard(env=None):
     return shard, shards, where
 
 
-def parse_shard(text, env=None):
+def parse_shard(text: str, env: Mapping[str, str] | None = None) -> tuple[int, int, str]:
     """(shard, shards, where) from ``--shard K/N`` or ``--shard auto``."""
     if text == "auto":
         return scheduler_shard(env)
@@ -183,12 +190,12 @@ def parse_shard(text, env=None):
     return shard, shards, f"shard {shard}/{shards}"
 
 
-def in_shard(student, shard, shards):
+def in_shard(student: str, shard: int, shards: int) -> bool:
     """Whether ``student`` is graded by machine ``shard`` of ``shards`` (stable everywhere)."""
     return zlib.crc32(student.encode()) % shards == shard
 
 
-def prepare(course_root, work, force):
+def prepare(course_root: Path | str, work: Work, force: bool) -> Work:
     """Create every student in the gradebook (workers would race to), return what to grade."""
     with open_gradebook(course_root) as gb:
         known = {a.name for a in gb.assignments}
@@ -202,21 +209,22 @@ def prepare(course_root, work, force):
     return todo
 
 
-def grade(course_root, work, workers, kernel_name, progress=True):
+def grade(course_root: Path | str, work: Work, workers: int | None,
+          kernel_name: str | None, progress: bool = True) -> list[dict[str, Any]]:
     """Grade ``work`` with ``workers`` processes; one result dict per submission.
 
     A worker process that dies breaks its pool. Then what no worker had begun is graded
     again as usual, and what had begun is graded again alone, in a pool of its own: a
     submission that kills its worker there is the one reported, the others are graded.
     """
-    results = []
+    results: list[dict[str, Any]] = []
     bar = tqdm(total=len(work), unit="nb", disable=not progress, file=sys.stderr)
 
-    def record(result):
+    def record(result: dict[str, Any]) -> None:
         results.append(result)
         bar.update()
 
-    runs = [(list(work), workers)]
+    runs: list[tuple[Work, int | None]] = [(list(work), workers)]
     while runs:
         todo, size = runs.pop(0)
         begun, not_begun = _grade_in_pool(course_root, todo, size, kernel_name, record)
@@ -233,11 +241,13 @@ def grade(course_root, work, workers, kernel_name, progress=True):
     return sorted(results, key=lambda r: (r["assignment"], r["student"]))
 
 
-def _grade_in_pool(course_root, work, workers, kernel_name, record):
+def _grade_in_pool(course_root: Path | str, work: Work, workers: int | None,
+                   kernel_name: str | None,
+                   record: Callable[[dict[str, Any]], None]) -> tuple[Work, Work]:
     """Grade ``work`` in one process pool; what is left if the pool breaks, (begun, not)."""
     context = multiprocessing.get_context("spawn")
     started = context.SimpleQueue()  # a put is written at once: it survives its worker
-    done = set()
+    done: set[tuple[str, str]] = set()
     with concurrent.futures.ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker,
             initargs=(str(course_root), kernel_name, started)) as pool:
@@ -246,14 +256,14 @@ def _grade_in_pool(course_root, work, workers, kernel_name, record):
             if future.exception() is None:  # else BrokenProcessPool: _grade catches the rest
                 record(future.result())
                 done.add(futures[future])
-    begun = set()
+    begun: set[tuple[str, str]] = set()
     while not started.empty():
         begun.add(started.get())
     left = [w for w in work if w not in done]
     return [w for w in left if w in begun], [w for w in left if w not in begun]
 
 
-def summary(results, skipped, elapsed):
+def summary(results: list[dict[str, Any]], skipped: Counter[str], elapsed: float) -> str:
     lines = [f"{'assignment':<28}{'graded':>8}{'failed':>8}{'skipped':>9}{'s/notebook':>12}"]
     for assignment in sorted({r["assignment"] for r in results} | set(skipped)):
         mine = [r for r in results if r["assignment"] == assignment]
@@ -269,7 +279,7 @@ def summary(results, skipped, elapsed):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["report"]:
         return class_status.main(argv[1:], prog="python -m convgrader.batch report")

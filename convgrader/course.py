@@ -41,13 +41,14 @@ def submissions(course_root: str | Path, assignments: Collection[str] = (),
     """(assignment, student) of every submission folder, sorted, found without following
     links: links and special files where a folder should be are listed too (the grader
     refuses them with their reason), under the assignments' names the class uses."""
-    def entries(path):
+    def entries(path: Path | str) -> list[os.DirEntry[str]]:
         try:
             return [e for e in os.scandir(path) if not e.name.startswith(".")]
         except OSError:
             return []
 
-    folders, odd = [], []
+    folders: list[tuple[str, str]] = []
+    odd: list[tuple[str | None, str]] = []  # (None, student): no folder, a file or a link
     for student in entries(Path(course_root, "submitted")):
         if students and student.name not in students:
             continue

@@ -12,11 +12,11 @@ alone, without a traceback.
 class GraderError(Exception):
     """A failure of the grader, with what to do about it (``fix``) when someone must act."""
 
-    def __init__(self, problem, fix=None):
+    def __init__(self, problem: object, fix: str | None = None) -> None:
         super().__init__(problem, fix)
         self.problem, self.fix = problem, fix
 
-    def __str__(self):
+    def __str__(self) -> str:
         if not self.fix:
             return str(self.problem)
         return f"{str(self.problem).rstrip('. ')}. {self.fix}"

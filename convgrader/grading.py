@@ -24,11 +24,14 @@ import functools
 import time
 from collections import Counter
 from queue import Empty
+from typing import Any
 
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbgrader.api import Gradebook
+from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
@@ -49,7 +52,8 @@ class RestoreCellRoles(NbGraderPreprocessor):
     so a student cannot turn an answer into a graded cell or a test into an answer.
     """
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode,
+                   resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_notebook(info["notebook"], info["assignment"])
@@ -77,7 +81,8 @@ class RestoreCellRoles(NbGraderPreprocessor):
         return nb, resources
 
 
-def explain_timeout(outputs, what, seconds):
+def explain_timeout(outputs: list[NotebookNode], what: str,
+                    seconds: float | None) -> list[NotebookNode]:
     """``outputs`` with nbclient's time-limit errors (a KeyboardInterrupt from the interrupt,
     a CellTimeoutError without a message) replaced by one error that says why."""
     if not any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
@@ -127,13 +132,17 @@ class GuardedExecute(Execute):
         600, help="Seconds for the whole notebook; cells that would start later fail."
     ).tag(config=True)
 
-    def preprocess(self, nb, resources=None, km=None):
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any] | None = None,
+                   km: KernelManager | None = None) -> tuple[NotebookNode, dict[str, Any]]:
         # nbconvert's ExecutePreprocessor.preprocess, with the test cells judged last.
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
-        self._stopped = None
-        self._spent_bytes, self._spent_messages, self._noted = Counter(), Counter(), set()
+        self._stopped: str | None = None
+        # Bytes may be inf: a message whose size cannot be measured (outputs.estimated_bytes).
+        self._spent_bytes: Counter[int] = Counter()
+        self._spent_messages: Counter[int] = Counter()
+        self._noted: set[tuple[int, str]] = set()
         self.budget = TimeBudget(self.timeout, self.notebook_timeout, self.interrupt_grace)
         # nbclient asks this hook for each cell's limit: the cell's, within the notebook's.
         self.timeout_func = self.budget.cell_limit
@@ -150,7 +159,7 @@ class GuardedExecute(Execute):
         self.set_widgets_metadata()
         return self.nb, self.resources
 
-    def _judge(self, tests):
+    def _judge(self, tests: list[NotebookNode]) -> None:
         calls_in_kernel = judge.KernelCalls(self, self.log, self.budget)
         if self._stopped:
             calls_in_kernel.stopped = "the kernel had stopped before the tests (see the cell " \
@@ -160,7 +169,7 @@ class GuardedExecute(Execute):
             cell.outputs = verdict.outputs()
             cell.execution_count = None
 
-    def _student_functions(self):
+    def _student_functions(self) -> list[str]:
         """The graded functions: the grade ids of the notebook's answer cells."""
         info = self.resources.get("nbgrader") if self.resources else None
         if info and "db_url" in info:
@@ -169,7 +178,8 @@ class GuardedExecute(Execute):
                 return [c.name for c in notebook.solution_cells]
         return [nbgrader_meta(c)["grade_id"] for c in self.nb.cells if is_solution(c)]
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any] | None,
+                        index: int) -> tuple[NotebookNode, dict[str, Any] | None]:
         if cell.cell_type != "code":
             return cell, resources
         if not self._stopped and self.budget.left() <= 0:
@@ -195,7 +205,7 @@ class GuardedExecute(Execute):
                              "when interrupted; later cells could not run.")
         return cell, resources
 
-    def _output_lost(self, cell):
+    def _output_lost(self, cell: NotebookNode) -> None:
         """The cell's output did not arrive whole: it fails, and the notebook goes on if the
         kernel still answers."""
         try:
@@ -211,11 +221,11 @@ class GuardedExecute(Execute):
                           f"{BoundedKernelClient.MAX_RELAYED_MESSAGE_BYTES // 2 ** 20} MiB is "
                           "refused)."))
 
-    def _explain_timeout(self, cell):
+    def _explain_timeout(self, cell: NotebookNode) -> None:
         """nbclient's timeout leaves a bare KeyboardInterrupt and CellTimeoutError: say why."""
         cell.outputs = explain_timeout(cell.outputs, "This cell", self.budget.last_cell_limit)
 
-    async def reconnect(self):
+    async def reconnect(self) -> None:
         """A new IOPub channel to the kernel. ZeroMQ drops a connection that brings a message
         over the client's limit, and the old channel stays silent after it."""
         self.kc.iopub_channel.stop()
@@ -228,18 +238,18 @@ class GuardedExecute(Execute):
         except asyncio.TimeoutError as error:
             raise KernelStopped("the kernel did not greet a new channel") from error
 
-    def _stop(self, cell, reason):
+    def _stop(self, cell: NotebookNode, reason: str) -> None:
         self.log.error("Stopping execution: %s", reason)
         self._stopped = reason
         cell.outputs.append(error_output("KernelStopped", reason))
 
-    def _check_responsive(self):
+    def _check_responsive(self) -> None:
         """After a timeout's interrupt, the kernel must answer a no-op within the grace time."""
         msg_id = self.kc.execute("", silent=True, store_history=False)
         if run_sync(self._reply_within)(msg_id, self.budget.grace_deadline()) is None:
             raise KernelStopped("the kernel did not answer after the interrupt")
 
-    async def _reply_within(self, msg_id, deadline):
+    async def _reply_within(self, msg_id: str, deadline: float) -> dict[str, Any] | None:
         """The shell reply to ``msg_id`` if it comes before ``deadline`` (monotonic time);
         None if it does not, or the kernel died."""
         while (left := deadline - time.monotonic()) > 0:
@@ -255,7 +265,7 @@ class GuardedExecute(Execute):
 
     # ---- what the kernel sends is bounded and rebuilt before it is kept ----
 
-    def create_kernel_manager(self):
+    def create_kernel_manager(self) -> KernelManager:
         """The kernel manager, with a client that bounds every message (whatever the
         configuration says: the guarantees below rely on it)."""
         km = super().create_kernel_manager()
@@ -263,7 +273,7 @@ class GuardedExecute(Execute):
             km.client_class = f"{__name__}.BoundedKernelClient"
         return km
 
-    def _execute(self, cell, index):
+    def _execute(self, cell: NotebookNode, index: int) -> NotebookNode:
         """nbconvert's ExecutePreprocessor.preprocess_cell, with the grader's execution count
         (the kernel's is a value it chooses: a str one made the notebook invalid)."""
         self._check_assign_resources(self.resources)
@@ -272,7 +282,8 @@ class GuardedExecute(Execute):
             cell.execution_count = count
         return self.execute_cell(cell, index, execution_count=count, store_history=True)
 
-    def process_message(self, msg, cell, cell_index):
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode,
+                        cell_index: int) -> NotebookNode | None:
         """nbclient's, on a message rebuilt from validated values only, within the cell's and
         the notebook's budgets; a refused message is a one-line note in the cell."""
         kind, content = msg["msg_type"], msg["content"]
@@ -281,7 +292,8 @@ class GuardedExecute(Execute):
                 {**msg, "content": {"execution_state": content["execution_state"]}},
                 cell, cell_index)
         if kind == outputs.REFUSED:
-            return self._note(cell, cell_index, "refused", content["reason"])
+            self._note(cell, cell_index, "refused", content["reason"])
+            return None
         if not self._spend(cell, cell_index, outputs.estimated_bytes(msg)):
             return None
         if kind == "execute_input":  # only its timing is kept, never its execution_count
@@ -295,8 +307,8 @@ class GuardedExecute(Execute):
         output_type = "display_data" if kind == "update_display_data" else kind
         output, dropped = outputs.clean_output(output_type, content, self.code_cells_executed)
         if output is None:
-            return self._note(cell, cell_index, "malformed",
-                              f"output refused by the grader: {dropped}.")
+            self._note(cell, cell_index, "malformed", f"output refused by the grader: {dropped}.")
+            return None
         rebuilt = {key: value for key, value in output.items() if key != "output_type"}
         display_id = outputs.display_id(content)
         if display_id:
@@ -305,11 +317,11 @@ class GuardedExecute(Execute):
             {"msg_type": kind, "header": {"msg_type": kind}, "parent_header": msg["parent_header"],
              "metadata": {}, "content": rebuilt}, cell, cell_index)
 
-    def _spend(self, cell, cell_index, size):
+    def _spend(self, cell: NotebookNode, cell_index: int, size: float) -> bool:
         """Whether one more message of ``size`` bytes (all of it, as it came over the wire)
         fits in the cell's and the notebook's budgets of bytes and messages; every message
         is counted, kept or not."""
-        self._spent_bytes[cell_index] += size
+        self._spent_bytes[cell_index] += size  # type: ignore[assignment]  # inf: see preprocess
         self._spent_messages[cell_index] += 1
         over = [what for what, spent, cell_limit, notebook_limit in [
             ("bytes", self._spent_bytes, self.max_output_bytes, self.max_notebook_output_bytes),
@@ -320,21 +332,22 @@ class GuardedExecute(Execute):
             self._note(cell, cell_index, what, self._over_budget(what))
         return not over
 
-    def _over_budget(self, what):
+    def _over_budget(self, what: str) -> str:
         cell, notebook = {"bytes": (self.max_output_bytes, self.max_notebook_output_bytes),
                           "messages": (self.max_output_messages,
                                        self.max_notebook_output_messages)}[what]
         return (f"\n... output truncated by the grader: over {cell:,} {what} of output in this "
                 f"cell or {notebook:,} in the notebook ...\n")
 
-    def _note(self, cell, cell_index, kind, text):
+    def _note(self, cell: NotebookNode, cell_index: int, kind: str, text: str) -> None:
         """``text`` in the cell's output, once per cell and kind."""
         if (cell_index, kind) not in self._noted:
             self._noted.add((cell_index, kind))
             cell.outputs.append(stream_output(text if text.endswith("\n") else text + "\n",
                                               "stderr"))
 
-    def on_cell_executed(self, cell, cell_index, execute_reply, **kwargs):
+    def on_cell_executed(self, cell: NotebookNode, cell_index: int,
+                         execute_reply: dict[str, Any] | None, **kwargs: Any) -> None:
         """nbgrader's: an error reply with no matching error output (a timeout, a refused
         reply) adds one; here rebuilt from validated values, within the budget."""
         content = (execute_reply or {}).get("content", {})
@@ -350,7 +363,8 @@ class GuardedExecute(Execute):
             error.traceback = ["ERROR: An error occurred while showtraceback was disabled"]
         cell.outputs.append(error)
 
-    def handle_comm_msg(self, outs, msg, cell_index):
+    def handle_comm_msg(self, outs: list[NotebookNode], msg: dict[str, Any],
+                        cell_index: int) -> None:
         """Widgets' messages are dropped: the course has none, and their state would be
         kept in the notebook's metadata without bound."""
 
@@ -359,7 +373,7 @@ LANGUAGE_INFO_KEYS = ("name", "version", "mimetype", "file_extension", "pygments
                       "nbconvert_exporter")
 
 
-def language_info(kernel_info_reply):
+def language_info(kernel_info_reply: dict[str, Any] | None) -> dict[str, Any]:
     """The notebook's language_info from the kernel's reply: short strings only."""
     info = (kernel_info_reply or {}).get("content", {}).get("language_info")
     info = info if isinstance(info, dict) else {}
@@ -382,10 +396,11 @@ class HideTracebacks(NbGraderPreprocessor):
     one it was graded with)."""
 
     @functools.cached_property
-    def time_limit(self):
+    def time_limit(self) -> int:
         return GuardedExecute(config=self.config).timeout
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any],
+                        index: int) -> tuple[NotebookNode, dict[str, Any]]:
         if is_test(cell):
             if "outputs" in cell:
                 cell.outputs = explain_timeout(cell.outputs, "This test cell", self.time_limit)

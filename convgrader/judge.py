@@ -16,11 +16,16 @@ output. Everything a kernel sends while test cells are judged is dropped.
 """
 import contextlib
 import io
+import logging
 import re
+from collections.abc import Callable, Iterable
 from queue import Empty
 from time import monotonic
+from typing import Any, Protocol
 
+from jupyter_client import KernelClient, KernelManager
 from nbclient.util import ensure_async, run_sync
+from nbformat import NotebookNode
 
 from convcourse import checks, records
 from convcourse.checks import CheckFailed
@@ -36,7 +41,7 @@ _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END 
                      re.MULTILINE | re.DOTALL)
 
 
-def split_hidden(source):
+def split_hidden(source: str) -> tuple[str, str]:
     """(visible part, hidden part) of a test cell's source."""
     return _HIDDEN.sub("", source), "\n".join(_HIDDEN.findall(source))
 
@@ -45,10 +50,12 @@ class Verdict:
     """What the grader concluded about one test cell: the checks that passed, the reason
     the cell failed (None if it passed), and what the test's own code printed."""
 
-    def __init__(self):
-        self.passed, self.failure, self.printed = [], None, ""
+    def __init__(self) -> None:
+        self.passed: list[str] = []
+        self.failure: str | None = None
+        self.printed = ""
 
-    def outputs(self):
+    def outputs(self) -> list[NotebookNode]:
         """The cell's outputs in feedback: the grader's words only."""
         lines = [f"  passed: {what}" for what in self.passed]
         if self.failure:
@@ -60,27 +67,39 @@ class Verdict:
         return outputs
 
 
+class Client(Protocol):
+    """What the judge uses of the running nbclient ``NotebookClient`` it calls through
+    (``grading.GuardedExecute``, which this module cannot import: it imports this one)."""
+
+    kc: KernelClient
+    km: KernelManager
+
+    async def reconnect(self) -> None: ...
+
+
 class KernelCalls:
     """Calls of the student's functions, made in the kernel of ``client`` (a running
     nbclient ``NotebookClient``: its kernel client and manager, and its ``reconnect``) on
     behalf of test cells run here, within the notebook's time ``budget``
     (``convgrader.budget.TimeBudget``)."""
 
-    def __init__(self, client, log, budget):
+    def __init__(self, client: Client, log: logging.Logger, budget: TimeBudget) -> None:
         self.client, self.log, self.budget = client, log, budget
-        self.stopped = None  # why the kernel can run no more calls
-        self.detailed, self.part_deadline = True, None
+        self.stopped: str | None = None  # why the kernel can run no more calls
+        self.detailed: bool = True
+        self.part_deadline: float | None = None
 
-    def stand_ins(self, names):
+    def stand_ins(self, names: Iterable[str]) -> dict[str, Callable[..., Reported]]:
         return {name: self._stand_in(name) for name in names}
 
-    def _stand_in(self, name):
-        def student_function(*args, **kwargs):
+    def _stand_in(self, name: str) -> Callable[..., Reported]:
+        def student_function(*args: Any, **kwargs: Any) -> Reported:
             return self.call(name, args, kwargs)
         student_function.__name__ = student_function.__qualname__ = name
         return student_function
 
-    def run(self, source, namespace, verdict, detailed):
+    def run(self, source: str, namespace: dict[str, Any], verdict: Verdict,
+            detailed: bool) -> None:
         """Run one part of a test cell here, recording its checks in ``verdict``."""
         self.detailed = detailed
         self.part_deadline = self.budget.part_deadline()
@@ -100,19 +119,21 @@ class KernelCalls:
             verdict.printed += printed.getvalue()
         verdict.passed += checked
 
-    def call(self, name, args, kwargs):
+    def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reported:
         if self.stopped:
             return Reported.failure(records.STOPPED, f"could not run: {self.stopped}")
         code = CALL.format(name=name, payload=records.encode_call(args, kwargs))
         return run_sync(self._call_in_kernel)(code)
 
-    async def _call_in_kernel(self, code):
+    async def _call_in_kernel(self, code: str) -> Reported:
         """What the kernel reported, or the grader's own word when nothing usable came."""
         kc = self.client.kc
         # silent: no execution count, no history (In, Out), no pre/post_run_cell hooks.
         msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False,
                             stop_on_error=False)
-        record, finished = await self._results(msg_id, self.part_deadline)
+        # Set: ``run`` sets it before the test code it runs makes any call.
+        record, finished = await self._results(
+            msg_id, self.part_deadline)  # type: ignore[arg-type]
         if finished and record is not None:
             return Reported(record, detailed=self.detailed)
         if finished:
@@ -135,7 +156,7 @@ class KernelCalls:
                                                  f"{self.budget.cell or TimeBudget.DEFAULT_CELL}"
                                                  " s per test cell and was stopped.")
 
-    async def _results(self, msg_id, deadline):
+    async def _results(self, msg_id: str, deadline: float) -> tuple[dict[str, Any] | None, bool]:
         """(the call's observation, whether the kernel finished the call before deadline).
         Every other message, and everything but the first observation, is dropped."""
         kc, record = self.client.kc, None
@@ -158,7 +179,7 @@ class KernelCalls:
             elif msg["msg_type"] == "status" and content.get("execution_state") == "idle":
                 return record, True
 
-    async def _answers_after_reconnecting(self):
+    async def _answers_after_reconnecting(self) -> bool:
         """Whether the kernel answers a no-op on new channels (a refused message leaves
         IOPub silent, so a finished call can look like one still running)."""
         try:
@@ -169,13 +190,14 @@ class KernelCalls:
         _, finished = await self._results(msg_id, self.budget.grace_deadline())
         return finished
 
-    def _stop(self, reason):
+    def _stop(self, reason: str) -> None:
         if not self.stopped:
             self.log.error("Stopping the test calls: %s", reason)
             self.stopped = reason
 
 
-def judge_test_cells(cells, calls_in_kernel, student_functions):
+def judge_test_cells(cells: list[NotebookNode], calls_in_kernel: KernelCalls,
+                     student_functions: Iterable[str]) -> list[Verdict]:
     """Verdicts of the test ``cells``: all visible parts first, then the hidden parts of the
     cells whose visible part passed."""
     parts = [split_hidden(cell.source) for cell in cells]

@@ -14,7 +14,7 @@ __all__ = ["KERNEL_NAME", "STOCK_CLIENT", "ForkServer", "PromptKernelClient", "W
            "install_kernelspec", "main"]
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["install"]:
         print(install_kernelspec())

@@ -17,7 +17,7 @@ import convgrader
 from convgrader.errors import SandboxUnavailable
 
 
-def unavailable_reason():
+def unavailable_reason() -> str | None:
     """Why a sandbox cannot be built here, or None if it can."""
     if shutil.which("bwrap") is None:
         return ("bubblewrap (bwrap) is not installed: ask the machine's administrator for it "
@@ -33,7 +33,7 @@ def unavailable_reason():
 
 
 @functools.cache
-def _namespaces_refused():
+def _namespaces_refused() -> str | None:
     """What bubblewrap said when it could not make a sandbox's namespaces; None if it can."""
     try:
         result = subprocess.run(
@@ -47,14 +47,16 @@ def _namespaces_refused():
     return said[-1] if said else f"exit status {result.returncode}"
 
 
-def package_folders():
+def package_folders() -> list[Path]:
     """The folders of the course's two packages as this process imported them (a copy of
     the course imports its own): ``convcourse``, which the notebooks import, and
     ``convgrader``, whose fork server and ``calls`` run in the sandbox."""
-    return [Path(package.__file__).resolve().parent for package in (convcourse, convgrader)]
+    # Both are regular packages, whose ``__file__`` typeshed allows to be None.
+    return [Path(package.__file__).resolve().parent  # type: ignore[arg-type]
+            for package in (convcourse, convgrader)]
 
 
-def sandbox_python():
+def sandbox_python() -> str:
     """The venv's interpreter by a path the sandbox shows: its folder resolved (a venv
     reached through a symbolic link is mounted at its real path), its name kept (the name
     in the venv's bin/, which is how Python finds the venv)."""
@@ -70,7 +72,7 @@ KERNEL_ACCOUNT = "convcourse-kernel"
 INSIDE_ID = 1000
 
 
-def host_identity():
+def host_identity() -> tuple[int, int]:
     """(uid, gid) that the sandbox, and so every kernel, has on the host: the grader's own
     for an ordinary user, ``KERNEL_ACCOUNT``'s when the grader is root."""
     if os.geteuid() != 0:
@@ -89,7 +91,7 @@ def host_identity():
     return account.pw_uid, account.pw_gid
 
 
-def run_as(uid, gid):
+def run_as(uid: int, gid: int) -> None:
     """For the sandbox's first process (before it runs bubblewrap, after it joined the
     limits): become ``uid``:``gid`` with no supplementary group, if not already."""
     if (os.geteuid(), os.getegid()) == (uid, gid):
@@ -113,7 +115,7 @@ ETC_WRITTEN = {
 }
 
 
-def readonly_paths():
+def readonly_paths() -> list[str]:
     """What the sandbox shows read-only: system, Python, the venv, the course package (and
     of /etc, ``ETC_SHOWN``)."""
     paths = ["/usr", *(f"/etc/{name}" for name in ETC_SHOWN), sys.base_prefix, sys.prefix,
@@ -122,7 +124,7 @@ def readonly_paths():
                                      for p in paths) if os.path.exists(p)]
 
 
-def data_fd(text):
+def data_fd(text: str) -> int:
     """A pipe's read end holding ``text`` (for bubblewrap's --ro-bind-data)."""
     read, write = os.pipe()
     os.write(write, text.encode())
@@ -130,7 +132,8 @@ def data_fd(text):
     return read
 
 
-def bwrap_command(directory, listen_fd, tmp_size=None, etc_fds=None):
+def bwrap_command(directory: Path | str, listen_fd: int, tmp_size: int | None = None,
+                  etc_fds: dict[str, int] | None = None) -> list[str]:
     """The bwrap command line that runs the fork server in a sandbox rooted at ``directory``
     (``tmp_size``: bytes of its /tmp, unbounded if None; ``etc_fds``: {name: fd} of the
     files written in /etc, each a pipe holding ``ETC_WRITTEN[name]``)."""
@@ -165,7 +168,7 @@ def bwrap_command(directory, listen_fd, tmp_size=None, etc_fds=None):
                       "--fd", str(listen_fd), "--sandboxed"]
 
 
-def sandbox_environment():
+def sandbox_environment() -> dict[str, str]:
     """The environment the server (and so every kernel) starts from: nothing of the grader's."""
     # PYTHONPATH: the packages' folders are all the sandbox shows of the course root, and
     # Python's path comes before the venv's editable install (which may name another copy).

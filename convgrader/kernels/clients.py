@@ -6,6 +6,7 @@ nbgrader_config.py selects ``BoundedKernelClient`` (``c.AsyncKernelManager.clien
 import asyncio
 import shutil
 import tempfile
+from typing import Any
 
 import zmq
 from jupyter_client.asynchronous import AsyncKernelClient
@@ -27,13 +28,13 @@ class PromptKernelClient(AsyncKernelClient):
 
     greeting_timeout = 10.0
 
-    async def wait_for_ready(self, timeout=None):
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
         try:
             await asyncio.wait_for(self._greeted_and_answered(), self.greeting_timeout)
         except asyncio.TimeoutError:
             await super().wait_for_ready(timeout)
 
-    async def _greeted_and_answered(self):
+    async def _greeted_and_answered(self) -> None:
         while (await self.iopub_channel.get_msg())["msg_type"] != "iopub_welcome":
             pass
         msg_id = self.kernel_info()
@@ -62,17 +63,18 @@ class BoundedKernelClient(PromptKernelClient):
     MAX_RELAYED_MESSAGE_BYTES = 8 * 2 ** 20
     QUEUED_MESSAGES = 16
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.context.setsockopt(zmq.MAXMSGSIZE, self.MAX_MESSAGE_BYTES)
         self.context.setsockopt(zmq.RCVHWM, self.QUEUED_MESSAGES)
-        self._relays, self._relay_folder = {}, None
+        self._relays: dict[str, outputs.Relay] = {}
+        self._relay_folder: str | None = None
         # The kernel manager hands its own Session to its clients: this one checks and signs
         # with the same key, and bounds what it reads.
         if not isinstance(self.session, outputs.BoundedSession):
             self.session = outputs.BoundedSession.like(self.session, parent=self)
 
-    def _make_url(self, channel):
+    def _make_url(self, channel: str) -> str:
         """The address of a new relay to the kernel's ``channel`` (``outputs.Relay``), for a
         new channel: ZeroMQ buffers a message whole before anyone sees it, and limits only
         each frame's size."""
@@ -84,7 +86,7 @@ class BoundedKernelClient(PromptKernelClient):
                                               self.MAX_RELAYED_MESSAGE_BYTES, self._relay_folder)
         return self._relays[channel].url
 
-    def stop_channels(self):
+    def stop_channels(self) -> None:
         super().stop_channels()
         for relay in self._relays.values():
             relay.close()

@@ -20,7 +20,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
 import convcourse
@@ -35,23 +37,23 @@ KERNEL_NAME = "convcourse-warm"
 class ForkServer:
     """The fork server of this process, started on first use and stopped at exit."""
 
-    _instance = None
+    _instance: "ForkServer | None" = None
     _lock = threading.Lock()
 
     @classmethod
-    def get(cls):
+    def get(cls) -> "ForkServer":
         with cls._lock:
             if cls._instance is None or cls._instance.process.poll() is not None:
                 cls._instance = cls()
             return cls._instance
 
     @classmethod
-    def current(cls):
+    def current(cls) -> "ForkServer | None":
         """This process's server, or None if it has none now."""
         return cls._instance
 
     @classmethod
-    def stop_current(cls):
+    def stop_current(cls) -> None:
         """Stop this process's server, if one runs (its kernels die with it); the next
         ``get`` starts a new one."""
         with cls._lock:
@@ -59,13 +61,14 @@ class ForkServer:
                 cls._instance.stop()
                 cls._instance = None
 
-    def __init__(self):
+    def __init__(self) -> None:
         fs.remove_stale("convcourse-warm-")  # the folders of killed grading processes
         self.directory = tempfile.mkdtemp(prefix=f"convcourse-warm-{os.getpid()}-")
         self.socket_path = os.path.join(self.directory, "fork.sock")
         # Kernels import the packages this process imported (a copy of the course has its
-        # own), not the ones the venv's editable install names.
-        parents = [str(Path(package.__file__).resolve().parent.parent)
+        # own), not the ones the venv's editable install names. (Both are regular packages,
+        # whose ``__file__`` typeshed allows to be None.)
+        parents = [str(Path(package.__file__).resolve().parent.parent)  # type: ignore[arg-type]
                    for package in (convcourse, convgrader)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(
             parents + [p for p in [os.environ.get("PYTHONPATH")] if p])))
@@ -74,7 +77,7 @@ class ForkServer:
              "--parent", str(os.getpid())], stdin=subprocess.DEVNULL, env=env)
         atexit.register(self.stop)
 
-    def wait_until_serving(self, timeout=120):
+    def wait_until_serving(self, timeout: float = 120) -> None:
         """Wait until the server's socket exists; requests then wait in its backlog while
         it imports torch."""
         deadline = time.monotonic() + timeout
@@ -83,13 +86,13 @@ class ForkServer:
                 raise KernelServerError("the warm-kernel fork server did not start")
             time.sleep(0.05)
 
-    def fork(self, args, cwd, env):
+    def fork(self, args: list[str], cwd: str, env: dict[str, str]) -> int:
         """Ask the server for a kernel; its pid once its sockets are bound."""
         self.wait_until_serving()
         return protocol.ask(self.socket_path, {"op": protocol.FORK, "args": args, "cwd": cwd,
                                                "env": env})["pid"]
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop the server (its kernels die with it) and remove its folder."""
         if self.process.poll() is None:
             self.process.terminate()
@@ -102,11 +105,11 @@ class ForkedKernelProcess:
 
     stdin = stdout = stderr = None
 
-    def __init__(self, pid):
+    def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.returncode = None
+        self.returncode: int | None = None
 
-    def poll(self):
+    def poll(self) -> int | None:
         if self.returncode is None:
             try:
                 os.kill(self.pid, 0)
@@ -117,26 +120,27 @@ class ForkedKernelProcess:
                 self.returncode = -1  # its exit status went to the fork server
         return self.returncode
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> int | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+                # a deadline means a timeout (mypy does not follow that): not None
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)  # type: ignore[arg-type]
             time.sleep(0.02)
         return self.returncode
 
-    def send_signal(self, signum):
+    def send_signal(self, signum: int) -> None:
         if self.poll() is None:
             os.kill(self.pid, signum)
 
-    def kill(self):
+    def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
-    def terminate(self):
+    def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
 
-def kernel_arguments(cmd):
+def kernel_arguments(cmd: list[str]) -> list[str]:
     """ipykernel's arguments in a kernel command: the kernelspec's argv, formatted
     ([python, -m, ipykernel_launcher, -f, FILE]), then the client's extra arguments.
 
@@ -150,18 +154,19 @@ def kernel_arguments(cmd):
 class WarmProvisioner(LocalProvisioner):
     """A LocalProvisioner whose kernels are forked from the warm fork server."""
 
-    async def launch_kernel(self, cmd, **kwargs):
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         args = kernel_arguments(cmd)
         env = dict(kwargs.get("env") or os.environ)
         cwd = str(kwargs.get("cwd") or os.getcwd())
         pid = await asyncio.get_running_loop().run_in_executor(
             None, ForkServer.get().fork, args, cwd, env)
-        self.process = ForkedKernelProcess(pid)
+        # Not a Popen but its look-alike: jupyter_client only polls, waits and signals it.
+        self.process = ForkedKernelProcess(pid)  # type: ignore[assignment]
         self.pid = self.pgid = pid  # the child called setsid: its pid is its group
         self.cwd = cwd
         return self.connection_info
 
-    async def wait(self):
+    async def wait(self) -> int | None:
         if self.process:
             await self._exit()
             self.process = None
@@ -170,14 +175,14 @@ class WarmProvisioner(LocalProvisioner):
     # jupyter_client polls for a kernel's exit every 0.1 s, sleeping first; a forked kernel
     # is gone a few milliseconds after its shutdown request or a signal. Looking for that at
     # a finer interval here saves a tenth of a warm notebook's grading time.
-    async def shutdown_requested(self, restart=False):
+    async def shutdown_requested(self, restart: bool = False) -> None:
         await self._exit(within=1.0)
 
-    async def kill(self, restart=False):
+    async def kill(self, restart: bool = False) -> None:
         await super().kill(restart)
         await self._exit(within=1.0)
 
-    async def _exit(self, within=None):
+    async def _exit(self, within: float | None = None) -> None:
         """Wait until the kernel has exited, or ``within`` seconds have passed."""
         deadline = None if within is None else time.monotonic() + within
         while self.process and self.process.poll() is None and \

@@ -19,7 +19,7 @@ KERNELSPECS = {  # name: (provisioner, display name)
 }
 
 
-def install_kernelspec(prefix=sys.prefix):
+def install_kernelspec(prefix: str = sys.prefix) -> str:
     """Install the grading kernelspecs (``convcourse-warm``, ``convcourse-sandbox``)."""
     installed = []
     for name, (provisioner, display_name) in KERNELSPECS.items():
@@ -41,7 +41,7 @@ def install_kernelspec(prefix=sys.prefix):
 
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv not in ([], ["install"]):
         sys.exit("usage: python -m convgrader.kernels.kernelspecs [install]")

@@ -39,7 +39,7 @@ GRADER_LEAF = "convcourse-grader"  # v2 delegated: where the grader's own proces
 CONTROLLERS = ("memory", "pids")
 
 
-def _unified():
+def _unified() -> bool:
     """Whether /sys/fs/cgroup is a cgroup v2 hierarchy."""
     return (CGROUP_ROOT / "cgroup.controllers").exists()
 
@@ -51,36 +51,36 @@ class Limits:
     # Shared memory and kernel memory charged to the sandbox, where a cgroup counts them.
     counts_memory = False
 
-    def __init__(self, name, memory_limit, max_processes):
+    def __init__(self, name: str, memory_limit: int, max_processes: int) -> None:
         self.name, self.memory_limit, self.max_processes = name, memory_limit, max_processes
 
-    def enter(self):
+    def enter(self) -> None:
         """In the sandbox's first process, before it runs bubblewrap: join the limits."""
 
-    def attach(self, pid):
+    def attach(self, pid: int) -> None:
         """The sandbox's first process (bubblewrap) was started as ``pid``."""
 
-    def limit_memory(self):
+    def limit_memory(self) -> None:
         """The sandbox's server has imported torch: the memory limit is what kernels may
         add to what it holds now."""
 
-    def kernel_rlimits(self):
+    def kernel_rlimits(self) -> dict[str, int]:
         """What each kernel sets on itself after the fork (``inside.kernel.apply_kernel_rlimits``)."""
         return {"CORE": 0}
 
-    def shm_size(self):
+    def shm_size(self) -> int | None:
         """Bytes of each tmpfs in the sandbox (/tmp, a kernel's /dev/shm); None: unbounded,
         as the cgroup charges what they hold."""
         return None
 
-    def processes(self):
+    def processes(self) -> set[int]:
         raise NotImplementedError
 
-    def folders(self):
+    def folders(self) -> list[Path]:
         """The sandbox's cgroup folders (none for rlimits)."""
         return []
 
-    def kill_all(self, timeout=10):
+    def kill_all(self, timeout: float = 10) -> bool:
         """SIGKILL every process of the sandbox until none is left; whether none is."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -95,24 +95,24 @@ class Limits:
             time.sleep(0.01)
         return not self.processes()
 
-    def shmem(self):
+    def shmem(self) -> int:
         return 0
 
-    def kernel_memory(self):
+    def kernel_memory(self) -> int:
         return 0
 
-    def remove(self):
+    def remove(self) -> None:
         pass
 
-    def describe(self):
+    def describe(self) -> str:
         raise NotImplementedError
 
 
-def _mib(n):
+def _mib(n: int) -> str:
     return f"{n / 2 ** 20:.0f} MiB"
 
 
-def _rmdir_when_empty(path, tries=50):
+def _rmdir_when_empty(path: Path, tries: int = 50) -> None:
     for _ in range(tries):  # the processes may take a moment to leave
         try:
             path.rmdir()
@@ -123,7 +123,7 @@ def _rmdir_when_empty(path, tries=50):
             time.sleep(0.1)
 
 
-def _remove_stale(parent):
+def _remove_stale(parent: Path) -> None:
     """Remove the cgroups under ``parent`` of grading processes that were killed before
     removing theirs (named "<pid>-<random>"); one that still holds processes stays."""
     for path in parent.glob("*-*"):
@@ -141,11 +141,11 @@ class CgroupV1(Limits):
     counts_memory = True
 
     @staticmethod
-    def usable():
+    def usable() -> bool:
         return all(os.access(CGROUP_ROOT / c, os.W_OK) for c in CONTROLLERS) and \
             not _unified()
 
-    def __init__(self, name, memory_limit, max_processes):
+    def __init__(self, name: str, memory_limit: int, max_processes: int) -> None:
         super().__init__(name, memory_limit, max_processes)
         self.paths = {c: CGROUP_ROOT / c / PARENT / name for c in CONTROLLERS}
         for controller in CONTROLLERS:
@@ -154,25 +154,25 @@ class CgroupV1(Limits):
             path.mkdir(parents=True, exist_ok=True)
         self.write("pids", "pids.max", max_processes)
 
-    def write(self, controller, name, value):
+    def write(self, controller: str, name: str, value: int) -> None:
         (self.paths[controller] / name).write_text(str(value))
 
-    def read(self, controller, name):
+    def read(self, controller: str, name: str) -> int:
         return int((self.paths[controller] / name).read_text())
 
-    def enter(self):
+    def enter(self) -> None:
         for path in self.paths.values():
             (path / "cgroup.procs").write_text(str(os.getpid()))
 
-    def limit_memory(self):
+    def limit_memory(self) -> None:
         self.write("memory", "memory.limit_in_bytes",
                    self.read("memory", "memory.usage_in_bytes") + self.memory_limit)
 
-    def folders(self):
+    def folders(self) -> list[Path]:
         return list(self.paths.values())
 
-    def processes(self):
-        pids = set()
+    def processes(self) -> set[int]:
+        pids: set[int] = set()
         for path in self.paths.values():
             try:
                 pids |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
@@ -180,25 +180,25 @@ class CgroupV1(Limits):
                 pass
         return pids
 
-    def shmem(self):
+    def shmem(self) -> int:
         return _stat(self.paths["memory"] / "memory.stat", "shmem")
 
-    def kernel_memory(self):
+    def kernel_memory(self) -> int:
         try:
             return self.read("memory", "memory.kmem.usage_in_bytes")
         except OSError:
             return 0
 
-    def remove(self):
+    def remove(self) -> None:
         for path in self.paths.values():
             _rmdir_when_empty(path)
 
-    def describe(self):
+    def describe(self) -> str:
         return (f"cgroup v1 {self.paths['memory']}: memory {_mib(self.memory_limit)} beyond "
                 f"the preloaded server, {self.max_processes} processes and threads")
 
 
-def _stat(path, key):
+def _stat(path: Path, key: str) -> int:
     for line in path.read_text().splitlines():
         name, value = line.split()
         if name == key:
@@ -206,7 +206,7 @@ def _stat(path, key):
     return 0
 
 
-def own_cgroup():
+def own_cgroup() -> Path | None:
     """This process's cgroup v2 folder, from /proc/self/cgroup ("0::/path"); None on v1."""
     for line in PROC_SELF_CGROUP.read_text().splitlines():
         hierarchy, _, path = line.split(":", 2)
@@ -223,7 +223,7 @@ class CgroupV2(Limits):
     counts_memory = True
 
     @classmethod
-    def parent(cls):
+    def parent(cls) -> tuple[Path | None, str | None]:
         """Where the sandboxes' cgroups go, set up for them; or None with the reason."""
         if not _unified():
             return None, "no cgroup v2 here"
@@ -257,56 +257,56 @@ class CgroupV2(Limits):
             return None, f"cannot enable memory and pids for the children of {own}: {error}"
         return own, None
 
-    def __init__(self, name, memory_limit, max_processes, parent):
+    def __init__(self, name: str, memory_limit: int, max_processes: int, parent: Path) -> None:
         super().__init__(name, memory_limit, max_processes)
         _remove_stale(parent)
         self.path = parent / name
         self.path.mkdir(exist_ok=True)
         (self.path / "pids.max").write_text(str(max_processes))
 
-    def enter(self):
+    def enter(self) -> None:
         (self.path / "cgroup.procs").write_text("0")  # "0": the writing process
 
-    def limit_memory(self):
+    def limit_memory(self) -> None:
         current = int((self.path / "memory.current").read_text())
         (self.path / "memory.max").write_text(str(current + self.memory_limit))
         if (self.path / "memory.swap.max").exists():  # no swapping past the limit
             (self.path / "memory.swap.max").write_text("0")
 
-    def folders(self):
+    def folders(self) -> list[Path]:
         return [self.path]
 
-    def processes(self):
+    def processes(self) -> set[int]:
         try:
             return {int(p) for p in (self.path / "cgroup.procs").read_text().split()}
         except FileNotFoundError:
             return set()
 
-    def shmem(self):
+    def shmem(self) -> int:
         return _stat(self.path / "memory.stat", "shmem")
 
-    def kernel_memory(self):
+    def kernel_memory(self) -> int:
         stat = self.path / "memory.stat"
         kernel = _stat(stat, "kernel")  # Linux 5.18+; before, its parts
         return kernel or sum(_stat(stat, k) for k in
                              ("kernel_stack", "pagetables", "percpu", "sock", "slab"))
 
-    def remove(self):
+    def remove(self) -> None:
         _rmdir_when_empty(self.path)
 
-    def describe(self):
+    def describe(self) -> str:
         return (f"cgroup v2 {self.path}: memory {_mib(self.memory_limit)} beyond the "
                 f"preloaded server, {self.max_processes} processes and threads")
 
 
-def _enable(cgroup, leaf=None):
+def _enable(cgroup: Path, leaf: Path | None = None) -> None:
     """Hand memory and pids to the children of ``cgroup``. cgroup v2 refuses while the
     cgroup holds processes of its own (but at the root): those move to ``leaf`` first."""
-    def enabled():  # Linux lists "memory pids"; a "+" is stripped for laid-out copies too
+    def enabled() -> bool:  # Linux lists "memory pids"; a "+" is stripped for laid-out copies too
         listed = (cgroup / "cgroup.subtree_control").read_text().split()
         return set(CONTROLLERS) <= {name.lstrip("+") for name in listed}
 
-    refused = None
+    refused: OSError | None = None
     for _ in range(10):  # a process started in ``cgroup`` meanwhile makes the write fail
         if enabled():
             return
@@ -332,23 +332,24 @@ class Rlimits(Limits):
 
     kind = "rlimits"
 
-    def __init__(self, name, memory_limit, max_processes, reason):
+    def __init__(self, name: str, memory_limit: int, max_processes: int,
+                 reason: str | None) -> None:
         super().__init__(name, memory_limit, max_processes)
         self.reason = reason
-        self.server = None
-        self.seen = set()
+        self.server: int | None = None
+        self.seen: set[int] = set()
 
-    def attach(self, pid):
+    def attach(self, pid: int) -> None:
         self.server = pid
 
-    def kernel_rlimits(self):
+    def kernel_rlimits(self) -> dict[str, int]:
         return {"AS": self.memory_limit, "NPROC": self.max_processes,
                 "FSIZE": self.memory_limit, "CORE": 0}
 
-    def shm_size(self):
+    def shm_size(self) -> int | None:
         return self.memory_limit
 
-    def processes(self):
+    def processes(self) -> set[int]:
         """bubblewrap's process and everything under it (seen once, followed until gone:
         when bubblewrap dies first, its children are nobody's)."""
         if self.server is not None:
@@ -360,7 +361,7 @@ class Rlimits(Limits):
         self.seen = {pid for pid in self.seen if _alive(pid)}
         return set(self.seen)
 
-    def describe(self):
+    def describe(self) -> str:
         return (f"rlimits only ({self.reason}): per kernel process {_mib(self.memory_limit)} "
                 f"of address space beyond the preloaded server, {self.max_processes} "
                 f"processes and threads per kernel, files up to {_mib(self.memory_limit)}, "
@@ -368,7 +369,7 @@ class Rlimits(Limits):
                 "kernel's processes is not capped")
 
 
-def _alive(pid):
+def _alive(pid: int) -> bool:
     """Whether ``pid`` runs: a zombie (bubblewrap, killed, until the grader reaps it) is gone."""
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -376,7 +377,7 @@ def _alive(pid):
         return False
 
 
-def choose(name, memory_limit, max_processes):
+def choose(name: str, memory_limit: int, max_processes: int) -> Limits:
     """The limits for a new sandbox called ``name``: cgroup v2, v1 as root, else rlimits."""
     parent, v2_reason = CgroupV2.parent()
     if parent is not None:

@@ -14,13 +14,14 @@ Both sides import this module; it imports nothing of either.
 """
 import json
 import socket
+from typing import Any
 
 from convgrader.errors import KernelServerError
 
 PING, FORK, RESET = "ping", "fork", "reset"
 
 
-def read_line(connection):
+def read_line(connection: socket.socket) -> str:
     """One line (without its end) from a socket; empty if it closed first."""
     data = b""
     while not data.endswith(b"\n"):
@@ -31,17 +32,18 @@ def read_line(connection):
     return data.decode()
 
 
-def read_request(connection):
+def read_request(connection: socket.socket) -> dict[str, Any]:
     """The request on ``connection`` (an empty one if the grader closed it first)."""
     return json.loads(read_line(connection) or "{}")
 
 
-def send(connection, message):
+def send(connection: socket.socket, message: dict[str, Any]) -> None:
     """One message as a JSON line."""
     connection.sendall(json.dumps(message).encode() + b"\n")
 
 
-def ask(socket_path, request, timeout=None):
+def ask(socket_path: str, request: dict[str, Any],
+        timeout: float | None = None) -> dict[str, Any]:
     """Send ``request`` to the fork server listening on ``socket_path``; its answer (for a
     fork, once the kernel is ready)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:

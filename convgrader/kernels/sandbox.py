@@ -61,9 +61,12 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import psutil
+from jupyter_client.connect import KernelConnectionInfo
 from traitlets import Bool, Integer, Unicode
 
 from convgrader import fs
@@ -89,7 +92,7 @@ SHMEM_SLACK = 16 * 2 ** 20
 KERNEL_MEMORY_SLACK = 32 * 2 ** 20
 
 
-def parse_bytes(text):
+def parse_bytes(text: str | int) -> int:
     """'2G' -> 2147483648; plain integers are bytes."""
     text = str(text).strip().upper().removesuffix("B").removesuffix("I")
     units = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30, "T": 2 ** 40}
@@ -101,7 +104,7 @@ def parse_bytes(text):
 
 # ---- the grader's side -----------------------------------------------------------------------
 
-def _empty(directory):
+def _empty(directory: Path) -> None:
     """Remove everything in ``directory``, however deep, without following any symbolic
     link; raises SandboxNotClean if something stays."""
     left = fs.empty(directory)
@@ -113,7 +116,7 @@ def _empty(directory):
 MAX_SUBMISSION_DEPTH = 64
 
 
-def _check_size(directory, limit):
+def _check_size(directory: Path | str, limit: int) -> None:
     """Refuse a folder that holds more than ``limit`` bytes, or is too deep to copy.
 
     A loop of its own, not os.walk: that recurses, and a deep folder would raise
@@ -140,7 +143,7 @@ def _check_size(directory, limit):
 KEPT_FROM_KERNEL = ("*.ipynb", ".ipynb_checkpoints")
 
 
-def remove_stale_folders():
+def remove_stale_folders() -> None:
     """Remove the sandbox folders of grading processes that were killed before removing
     theirs (``convcourse-sandbox-<pid>-...`` in the temporary folder)."""
     fs.remove_stale("convcourse-sandbox-")
@@ -149,13 +152,13 @@ def remove_stale_folders():
 class Sandbox:
     """The sandbox of this grading process, started on first use and stopped at exit."""
 
-    _instance = None
+    _instance: "Sandbox | None" = None
     _lock = threading.Lock()
-    last_replaced = None  # why the last sandbox was replaced, for logs and tests
-    announced = None  # the last sandbox whose limits the log gave
+    last_replaced: str | None = None  # why the last sandbox was replaced, for logs and tests
+    announced: "Sandbox | None" = None  # the last sandbox whose limits the log gave
 
     @classmethod
-    def for_next_kernel(cls, memory_limit, max_processes):
+    def for_next_kernel(cls, memory_limit: str | int, max_processes: int) -> "Sandbox":
         """This process's sandbox, emptied of the last kernel's processes and files in /tmp;
         a new sandbox if there is none, or the last one does not answer or stays dirty."""
         with cls._lock:
@@ -163,19 +166,19 @@ class Sandbox:
             if trouble:
                 log.warning("Building a new sandbox: %s", trouble)
                 cls.last_replaced = trouble
-                cls._instance.stop()
+                cls._instance.stop()  # type: ignore[union-attr]  # a reset's trouble: it is set
                 cls._instance = None
             if cls._instance is None:
                 cls._instance = cls(memory_limit, max_processes)
             return cls._instance
 
     @classmethod
-    def current(cls):
+    def current(cls) -> "Sandbox | None":
         """This process's sandbox, or None if it has none now."""
         return cls._instance
 
     @classmethod
-    def stop_current(cls):
+    def stop_current(cls) -> None:
         """Stop this process's sandbox, if one runs (its kernels die with it); the next
         kernel gets a new one."""
         with cls._lock:
@@ -183,7 +186,7 @@ class Sandbox:
                 cls._instance.stop()
                 cls._instance = None
 
-    def __init__(self, memory_limit, max_processes):
+    def __init__(self, memory_limit: str | int, max_processes: int) -> None:
         self.memory_limit = parse_bytes(memory_limit)
         self.uid, self.gid = host_identity()
         remove_stale_folders()
@@ -236,13 +239,13 @@ class Sandbox:
         self.shmem_at_start = self.limits.shmem()
         self.kernel_memory_after_reset = self.limits.kernel_memory()
 
-    def _enter(self):
+    def _enter(self) -> None:
         """In the sandbox's first process: join the limits (as root, a cgroup of root's),
         then become the sandbox's host identity."""
         self.limits.enter()
         run_as(self.uid, self.gid)
 
-    def _why_it_did_not_start(self, error):
+    def _why_it_did_not_start(self, error: Exception) -> str:
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
@@ -255,7 +258,7 @@ class Sandbox:
         return (f"the sandbox did not start ({type(error).__name__}: {error}; it said: "
                 f"{' / '.join(said) or 'nothing'}).{account}")
 
-    def reset(self):
+    def reset(self) -> str | None:
         """Kill every process in the sandbox but the server, empty every writable folder;
         what went wrong, or None if done (see ``inside.reset.reset_sandbox``)."""
         if self.process.poll() is not None:
@@ -269,7 +272,7 @@ class Sandbox:
         left = left + self._memory_held()
         return f"the reset left {', '.join(left)}" if left else None
 
-    def _memory_held(self, timeout=5):
+    def _memory_held(self, timeout: float = 5) -> list[str]:
         """The memory that the last kernels left charged to the sandbox, once Linux has
         freed their namespaces (it frees an IPC namespace, its System V segments and message
         queues, a moment after its last process: 0.1-0.6 s here), or after ``timeout``.
@@ -295,10 +298,12 @@ class Sandbox:
                 return held
             time.sleep(0.005)
 
-    def _request(self, request, timeout=ANSWER_TIMEOUT):
+    def _request(self, request: dict[str, Any],
+                 timeout: float | None = ANSWER_TIMEOUT) -> dict[str, Any]:
         return protocol.ask(self.socket_path, request, timeout)
 
-    def start_kernel(self, submission_dir, connection_info, env, arguments=()):
+    def start_kernel(self, submission_dir: Path | str, connection_info: KernelConnectionInfo,
+                     env: dict[str, str], arguments: Iterable[str] = ()) -> int:
         """Fork a kernel that works on a copy of ``submission_dir``; its pid out here.
 
         ``arguments`` are ipykernel's command-line arguments other than the connection file
@@ -328,7 +333,7 @@ class Sandbox:
                                    "shm_size": self.limits.shm_size()})["pid"]
         return self.host_pid(inner_pid)
 
-    def host_pid(self, inner_pid):
+    def host_pid(self, inner_pid: int) -> int:
         """The pid, as this process sees it, of the sandbox's process ``inner_pid``."""
         for child in psutil.Process(self.process.pid).children(recursive=True):
             try:
@@ -340,7 +345,7 @@ class Sandbox:
                 continue
         raise KernelServerError(f"the sandboxed kernel (pid {inner_pid} inside) is gone")
 
-    def stop(self):
+    def stop(self) -> None:
         """Kill the sandbox, wait until none of its processes is left, remove its folders."""
         # Every process of the sandbox at once, bubblewrap included (with rlimits only, its
         # tree is found through bubblewrap, so before it goes); none may write in the
@@ -356,7 +361,7 @@ class Sandbox:
                 left + ([] if gone else [f"processes {sorted(self.limits.processes())}"])))
 
 
-def _without_connection_file(arguments):
+def _without_connection_file(arguments: Iterable[str]) -> list[str]:
     """ipykernel's arguments without ``-f FILE``: the sandbox writes its own file."""
     kept, arguments = [], iter(arguments)
     for argument in arguments:
@@ -379,7 +384,7 @@ class SandboxedProvisioner(WarmProvisioner):
         False, help="Where no sandbox can be built, run kernels unconfined instead of "
                     "refusing to grade.").tag(config=True)
 
-    def _sandboxed(self):
+    def _sandboxed(self) -> bool:
         reason = unavailable_reason()
         if reason is None:
             return True
@@ -391,8 +396,8 @@ class SandboxedProvisioner(WarmProvisioner):
         self.log.warning("Grading WITHOUT a sandbox (allow_unsandboxed): %s", reason)
         return False
 
-    async def pre_launch(self, **kwargs):
-        self.sandbox = None
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        self.sandbox: Sandbox | None = None
         if self._sandboxed():
             self.sandbox = Sandbox.for_next_kernel(self.memory_limit, self.max_processes)
             if self.sandbox is not Sandbox.announced:  # once per sandbox, in the grader's log
@@ -400,12 +405,13 @@ class SandboxedProvisioner(WarmProvisioner):
                 self.log.info("Grading sandbox %s, limits: %s", self.sandbox.directory,
                               self.sandbox.limits.describe())
             km = self.parent
+            assert km is not None  # the kernel manager that launches this kernel
             # ZeroMQ over IPC sockets in the sandbox's directory: the only way across.
             km.transport = "ipc"
             km.ip = str(self.sandbox.directory / "kernel-ipc")
         return await super().pre_launch(**kwargs)
 
-    async def launch_kernel(self, cmd, **kwargs):
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
         if self.sandbox is None:
             return await super().launch_kernel(cmd, **kwargs)
         env = sandbox_environment()
@@ -415,13 +421,14 @@ class SandboxedProvisioner(WarmProvisioner):
         pid = await asyncio.get_running_loop().run_in_executor(
             None, self.sandbox.start_kernel, cwd, self.connection_info, env,
             _without_connection_file(kernel_arguments(cmd)))
-        self.process = ForkedKernelProcess(pid)
+        # Not a Popen but its look-alike: jupyter_client only polls, waits and signals it.
+        self.process = ForkedKernelProcess(pid)  # type: ignore[assignment]
         self.pid = self.pgid = pid
         self.cwd = cwd
         return self.connection_info
 
 
-def main():
+def main() -> int:
     """`python -m convgrader.sandbox` (`convgrader sandbox-check`): what this machine allows."""
     reason = unavailable_reason()
     if reason is None:

@@ -24,7 +24,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import nbformat
@@ -41,7 +43,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 SAMPLE_CLASS = COURSE_ROOT / "grader_tests" / "sample_class"
 
 
-def build_course(directory, students):
+def build_course(directory: Path, students: int) -> list[str]:
     """A course copy with release/ generated and ``students`` submissions per assignment."""
     directory.mkdir(parents=True)
     shutil.copy(COURSE_ROOT / "nbgrader_config.py", directory)
@@ -63,14 +65,14 @@ def build_course(directory, students):
     return assignments
 
 
-def environment():
+def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("CONVCOURSE_DB_URL", None)
     return env
 
 
-def run(course, *args, user=None):
+def run(course: Path, *args: str, user: str | None = None) -> None:
     command, env = [sys.executable, *args], environment()
     if user is not None:  # an ordinary user's run, in their own clean environment
         entry = pwd.getpwnam(user)
@@ -85,15 +87,15 @@ def run(course, *args, user=None):
 class PeakMemory:
     """Samples the summed RSS of this process's children and their descendants."""
 
-    def __init__(self, interval=0.2):
+    def __init__(self, interval: float = 0.2) -> None:
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
 
-    def __enter__(self):
+    def __enter__(self) -> "PeakMemory":
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
 
-    def _sample(self):
+    def _sample(self) -> None:
         me = psutil.Process()
         while not self._stop.wait(self.interval):
             total = 0
@@ -104,12 +106,12 @@ class PeakMemory:
                     pass
             self.peak = max(self.peak, total)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
 
 
-def timed(course, commands, user=None):
+def timed(course: Path, commands: list[list[str]], user: str | None = None) -> tuple[float, int]:
     with PeakMemory() as memory:
         start = time.monotonic()
         for command in commands:
@@ -118,7 +120,7 @@ def timed(course, commands, user=None):
     return seconds, memory.peak
 
 
-def floor_seconds(repeats=3):
+def floor_seconds(repeats: int = 3) -> float:
     """Wall time of a fresh `import torch; from d2l import torch`, best of ``repeats``."""
     best = float("inf")
     for _ in range(repeats):
@@ -128,7 +130,7 @@ def floor_seconds(repeats=3):
     return best
 
 
-def grades(course):
+def grades(course: Path) -> dict[str, dict[str, float | None]]:
     rows = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for assignment in gb.assignments:
@@ -142,7 +144,7 @@ def grades(course):
 COLORS = ["#adb5bd", "#8ecae6", "#219ebc", "#023047", "#fb8500"]
 
 
-def draw(results, path):
+def draw(results: dict[str, Any], path: Path) -> None:
     names = list(results["runs"])
     rates = [results["runs"][n]["notebooks_per_second"] for n in names]
     memory = [results["runs"][n]["peak_memory_mb"] for n in names]
@@ -162,7 +164,7 @@ def draw(results, path):
     fig.savefig(path, dpi=110)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count())

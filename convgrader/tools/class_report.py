@@ -9,11 +9,13 @@ distribution per notebook, and the failure rate of every test cell).
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -22,9 +24,10 @@ from nbgrader.api import Gradebook  # noqa: E402
 from convgrader.tools import COURSE_ROOT  # noqa: E402
 
 
-def gradebook_frames(db_url):
+def gradebook_frames(db_url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scores, cells): one row per submitted notebook, one row per graded test cell."""
-    scores, cells = [], []
+    scores: list[dict[str, object]] = []
+    cells: list[dict[str, object]] = []
     with Gradebook(db_url) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
@@ -39,7 +42,7 @@ def gradebook_frames(db_url):
     return pd.DataFrame(scores), pd.DataFrame(cells)
 
 
-def test_cell_summary(cells):
+def test_cell_summary(cells: pd.DataFrame) -> pd.DataFrame:
     cells = cells.assign(failed=cells["points"] < cells["max_points"])
     summary = cells.groupby(["assignment", "test_cell"], sort=True).agg(
         max_points=("max_points", "first"), submissions=("student", "count"),
@@ -48,7 +51,7 @@ def test_cell_summary(cells):
     return summary
 
 
-def draw(scores, summary):
+def draw(scores: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     """Left: a histogram of scores per notebook; right: the failure rate of every test cell."""
     assignments = sorted(scores["assignment"].unique())
     height = max(1.6 * len(assignments), 0.3 * len(summary) + 1.5, 4.0)
@@ -85,7 +88,7 @@ def draw(scores, summary):
     return fig
 
 
-def write_report(db_url, out_dir):
+def write_report(db_url: str, out_dir: Path | str) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scores, cells = gradebook_frames(db_url)
@@ -100,7 +103,7 @@ def write_report(db_url, out_dir):
     return [out_dir / name for name in ("report.png", "scores.csv", "test_cells.csv")]
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     root = COURSE_ROOT
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db-url", default=os.environ.get(

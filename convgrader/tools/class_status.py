@@ -16,6 +16,7 @@ submission is graded, 1 otherwise.
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -24,18 +25,22 @@ from convgrader.collect import read_refusals
 from convgrader.course import failure_reason, is_graded, open_gradebook, submissions
 
 
-def read_class(course_root, assignments=()):
+Submission = tuple[str, str]  # (assignment, student)
+
+
+def read_class(course_root: Path | str, assignments: Collection[str] = ()
+               ) -> tuple[dict[Submission, tuple[float, float] | None], dict[Submission, str]]:
     """{(assignment, student): (score, max_score) or None}, and {(assignment, student):
     failure reason}, for every submission in ``submitted/``."""
     work = submissions(course_root, assignments)
-    scores = {}
+    scores: dict[Submission, tuple[float, float]] = {}
     with open_gradebook(course_root) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 if is_graded(submission):
                     scores[(assignment.name, submission.student.id)] = (
                         submission.score, submission.max_score)
-    failures = {}
+    failures: dict[Submission, str] = {}
     for assignment, student in work:
         reason = failure_reason(course_root, assignment, student)
         if (assignment, student) not in scores and reason is not None:
@@ -43,9 +48,10 @@ def read_class(course_root, assignments=()):
     return {key: scores.get(key) for key in work}, failures
 
 
-def class_table(graded, failures):
+def class_table(graded: dict[Submission, tuple[float, float] | None],
+                failures: dict[Submission, str]) -> pd.DataFrame:
     """Students x assignments: "score/max", "FAILED", "not graded" or "-"."""
-    cells = defaultdict(dict)
+    cells: defaultdict[str, dict[str, str]] = defaultdict(dict)
     for (assignment, student), score in graded.items():
         if score is not None:
             cells[student][assignment] = f"{score[0]:g}/{score[1]:g}"
@@ -57,7 +63,7 @@ def class_table(graded, failures):
     return table[sorted(table.columns)].fillna("-")
 
 
-def report(course_root, assignments=()):
+def report(course_root: Path | str, assignments: Collection[str] = ()) -> tuple[str, bool]:
     """The report's text, and whether every submission is graded."""
     graded, failures = read_class(course_root, assignments)
     lines = []
@@ -82,7 +88,7 @@ def report(course_root, assignments=()):
     return "\n".join(lines), complete
 
 
-def refused_at_collect(course_root, assignments=()):
+def refused_at_collect(course_root: Path | str, assignments: Collection[str] = ()) -> list[str]:
     """One line per inbound entry that the last collect of each assignment refused: the
     student it was refused for is graded on their latest accepted submission, if any."""
     return [f"REFUSED at collect {r['assignment']} {r['entry']} (owned by {r['owner']}, "
@@ -91,7 +97,7 @@ def refused_at_collect(course_root, assignments=()):
             if not assignments or r["assignment"] in assignments]
 
 
-def main(argv=None, prog=None):
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``prog``: the command line the usage names (argparse's default: the script's name)."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")

@@ -4,11 +4,12 @@
 """
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 
-def grade_table(csv_path):
+def grade_table(csv_path: Path | str) -> pd.DataFrame:
     """Students x assignments, each cell "score/max", from ``nbgrader export``'s CSV."""
     grades = pd.read_csv(csv_path)
     grades = grades[grades["student_id"].notna()]
@@ -22,7 +23,7 @@ def grade_table(csv_path):
     return table
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("csv", help="the CSV `nbgrader export` wrote (grades.csv)")
     args = parser.parse_args(argv)

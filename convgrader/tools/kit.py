@@ -13,6 +13,7 @@ import argparse
 import ast
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from convgrader.errors import GraderError
@@ -39,10 +40,10 @@ class KitRefused(GraderError):
     """The kit would ship something of the grader or of the solutions."""
 
 
-def imported_modules(path):
+def imported_modules(path: Path | str) -> set[str]:
     """The top-level names of the modules a Python file imports (absolute imports)."""
     tree = ast.parse(Path(path).read_text(), filename=str(path))
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
@@ -51,11 +52,11 @@ def imported_modules(path):
     return names
 
 
-def student_modules(root=COURSE_ROOT):
+def student_modules(root: Path = COURSE_ROOT) -> list[Path]:
     return sorted((root / STUDENT_PACKAGE).glob("*.py"))
 
 
-def check_student_package(root=COURSE_ROOT):
+def check_student_package(root: Path = COURSE_ROOT) -> None:
     """Refuse a student module that imports the grader."""
     for module in student_modules(root):
         if GRADER_PACKAGE in imported_modules(module):
@@ -63,11 +64,11 @@ def check_student_package(root=COURSE_ROOT):
                              "students never get", fix="Move the code it needs to convcourse.")
 
 
-def release_notebooks(root=COURSE_ROOT):
+def release_notebooks(root: Path = COURSE_ROOT) -> list[Path]:
     return sorted((root / "release").glob("*/*.ipynb"))
 
 
-def check_release(root=COURSE_ROOT):
+def check_release(root: Path = COURSE_ROOT) -> None:
     """Refuse a release notebook with solution code, hidden tests or outputs."""
     notebooks = release_notebooks(root)
     if not notebooks:
@@ -80,7 +81,7 @@ def check_release(root=COURSE_ROOT):
                                  f"{given}", fix="Run `make release`.")
 
 
-def build(out, root=COURSE_ROOT, archive=True):
+def build(out: Path | str, root: Path | str = COURSE_ROOT, archive: bool = True) -> list[Path]:
     """Write the kit to the folder ``out`` (replaced) and, with ``archive``, ``out``.zip
     beside it; the kit's files, relative to ``out``."""
     root, out = Path(root), Path(out)
@@ -96,15 +97,15 @@ def build(out, root=COURSE_ROOT, archive=True):
     (out / STUDENT_PACKAGE).mkdir()
     for module in student_modules(root):
         shutil.copyfile(module, out / STUDENT_PACKAGE / module.name)
-    for source, target in FILES:
-        (out / target).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / source, out / target)
+    for source, in_kit in FILES:
+        (out / in_kit).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / source, out / in_kit)
     if archive:
         shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
     return sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     b = commands.add_parser("build", help="write the kit folder and its .zip")

@@ -31,11 +31,14 @@ import json
 import re
 import sys
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearSolutions
 
 from convgrader.notebooks import is_solution, is_test, nbgrader_meta, read, points_per_test_cell
@@ -53,13 +56,13 @@ class Edit:
     metadata: dict = field(default_factory=dict)
 
 
-def load_answers(path):
+def load_answers(path: Path | str) -> list[Edit]:
     """The edits an answer file makes, in order."""
     text = Path(path).read_text()
     parts = _MARKER.split(text)
     if parts[0].strip() and not parts[0].lstrip().startswith(("#", '"""')):
         raise ValueError(f"{path}: code before the first '# %% <grade_id>' line")
-    edits = []
+    edits: list[Edit] = []
     for action, grade_id, rest, body in zip(parts[1::4], parts[2::4], parts[3::4], parts[4::4]):
         if action == "same":
             other = Path(path).with_name(rest.removeprefix("as").strip() + ".py")
@@ -70,7 +73,7 @@ def load_answers(path):
     return edits
 
 
-def fill(nb, edits, source_name="answers"):
+def fill(nb: NotebookNode, edits: Iterable[Edit], source_name: str = "answers") -> NotebookNode:
     """A copy of ``nb`` with the edits made: solution cells filled, or cells tampered with."""
     nb = copy.deepcopy(nb)
     cells = {nbgrader_meta(c).get("grade_id"): c for c in nb.cells if nbgrader_meta(c)}
@@ -78,7 +81,9 @@ def fill(nb, edits, source_name="answers"):
         cell = cells.get(edit.grade_id)
         if cell is None or (edit.action == "fill" and not is_solution(cell)):
             raise ValueError(f"{source_name}: no {'solution ' * (edit.action == 'fill')}cell "
-                             f"named {edit.grade_id!r}; the notebook has {sorted(cells)}")
+                             f"named {edit.grade_id!r}; the notebook has "
+                             # nbgrader gives every cell it knows a grade_id, a str
+                             f"{sorted(cells)}")  # type: ignore[type-var]
         if edit.action in ("fill", "edit"):
             cell.source = edit.body
         elif edit.action == "delete":
@@ -88,29 +93,30 @@ def fill(nb, edits, source_name="answers"):
     return nb
 
 
-def assignments(class_dir):
+def assignments(class_dir: Path | str) -> list[str]:
     return sorted(p.name for p in Path(class_dir).iterdir() if p.is_dir())
 
 
-def students(class_dir, assignment):
+def students(class_dir: Path | str, assignment: str) -> list[str]:
     return sorted(p.stem for p in (Path(class_dir) / assignment).glob("*.py"))
 
 
-def expected_scores(class_dir, assignment):
+def expected_scores(class_dir: Path | str, assignment: str) -> dict[str, Any]:
     """{student: {test grade_id: points}} for one assignment."""
     with open(Path(class_dir) / assignment / "expected.toml", "rb") as f:
         return tomllib.load(f)
 
 
-def notebook_path(course_dir, assignment):
+def notebook_path(course_dir: Path | str, assignment: str) -> Path:
     """The one notebook of an assignment folder in source/ or release/."""
     (path,) = sorted((Path(course_dir) / assignment).glob("*.ipynb"))
     return path
 
 
-def build(class_dir, release_dir, submitted_dir):
+def build(class_dir: Path | str, release_dir: Path | str,
+          submitted_dir: Path | str) -> list[Path]:
     """Write submitted/<student>/<assignment>/<notebook> for every answer file."""
-    written = []
+    written: list[Path] = []
     for assignment in assignments(class_dir):
         release = notebook_path(release_dir, assignment)
         nb = read(release)
@@ -124,13 +130,14 @@ def build(class_dir, release_dir, submitted_dir):
     return written
 
 
-def preview(class_dir, source_dir, assignment, timeout=120):
+def preview(class_dir: Path | str, source_dir: Path | str, assignment: str,
+            timeout: int = 120) -> dict[str, dict[str, float]]:
     """{student: {test grade_id: points}} from running answers in the source notebook."""
     source_path = notebook_path(source_dir, assignment)
     # The student's starting point: solutions cleared to stubs, hidden tests kept.
     source, _ = ClearSolutions().preprocess(read(source_path), {})
     points = points_per_test_cell(source)
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     for student in students(class_dir, assignment):
         nb = fill(source, load_answers(Path(class_dir) / assignment / f"{student}.py"))
         NotebookClient(nb, timeout=timeout, allow_errors=True,
@@ -142,7 +149,7 @@ def preview(class_dir, source_dir, assignment, timeout=120):
     return results
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     b = commands.add_parser("build", help="write the sample submissions")

@@ -15,7 +15,7 @@ from IPython.display import publish_display_data
 from convcourse import records
 
 
-def call(name, payload):
+def call(name: str, payload: str) -> None:
     """Call the notebook's function ``name`` on the grader's arguments; publish what it
     returned (or raised) as a record."""
     args, kwargs = records.decode_call(payload)

@@ -5,16 +5,19 @@ import ctypes
 import os
 import resource
 import signal
+import socket
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 
-def _prctl(option, value):
+def _prctl(option: int, value: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(option, value, 0, 0, 0) != 0:
         error = ctypes.get_errno()
         raise OSError(error, f"prctl({option}): {os.strerror(error)}")
 
 
-def die_with(parent):
+def die_with(parent: int) -> None:
     """Get SIGKILL when ``parent`` (this process's parent, by pid) dies: a kernel with its
     fork server, the server with its grading process (bubblewrap's --die-with-parent does
     this for a sandboxed server, and a sandbox's kernels die with its pid namespace).
@@ -26,7 +29,7 @@ def die_with(parent):
         os._exit(1)
 
 
-def first_to_go_when_memory_runs_out():
+def first_to_go_when_memory_runs_out() -> None:
     """Make this process (a kernel, and what it starts) the first that the out-of-memory
     killer picks, before its fork server: a sandbox's server is its pid 1, and the whole
     sandbox would go with it. Raising one's own score needs no privilege; lowering it does."""
@@ -34,7 +37,7 @@ def first_to_go_when_memory_runs_out():
         score.write("1000")
 
 
-def protect_from_kernels():
+def protect_from_kernels() -> None:
     """Not dumpable: kernels (same user) cannot trace this process or read its memory."""
     PR_SET_DUMPABLE = 4
     _prctl(PR_SET_DUMPABLE, 0)
@@ -47,7 +50,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-def isolate_kernel(shm_size=None):
+def isolate_kernel(shm_size: int | None = None) -> None:
     """Give the calling process, a kernel just forked in the sandbox, namespaces of its own
     and no capability left, before any of ipykernel's or the student's code runs.
 
@@ -67,12 +70,12 @@ def isolate_kernel(shm_size=None):
     """
     libc = ctypes.CDLL(None, use_errno=True)
 
-    def check(result, what):
+    def check(result: int, what: str) -> None:
         if result != 0:
             error = ctypes.get_errno()
             raise OSError(error, f"{what}: {os.strerror(error)}")
 
-    def prctl(*args):
+    def prctl(*args: int) -> None:
         check(libc.prctl(*(list(args) + [0] * (5 - len(args)))), f"prctl{args}")
 
     uid, gid = os.geteuid(), os.getegid()
@@ -115,7 +118,7 @@ def isolate_kernel(shm_size=None):
 
 
 
-def apply_kernel_rlimits(limits):
+def apply_kernel_rlimits(limits: dict[str, int]) -> None:
     """In a kernel just forked: set ``limits`` (from ``Limits.kernel_rlimits``) on itself,
     soft and hard alike, so that it cannot raise them again. "AS" is what it may add to
     the address space it shares with the fork server now."""
@@ -127,7 +130,7 @@ def apply_kernel_rlimits(limits):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def _vm_size():
+def _vm_size() -> int:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmSize:"):
@@ -135,7 +138,8 @@ def _vm_size():
     raise OSError("no VmSize in /proc/self/status")
 
 
-def become_kernel(request, connection, server, isolate=None):
+def become_kernel(request: dict[str, Any], connection: socket.socket, server: int,
+                  isolate: Callable[[int | None], None] | None = None) -> NoReturn:
     """In the forked child: take the kernel's environment and run ipykernel's kernel app.
 
     It dies with its fork server (``server``, by pid); in a sandbox, ``isolate`` first gives

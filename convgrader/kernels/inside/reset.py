@@ -10,7 +10,7 @@ from convgrader import fs
 from convgrader.errors import KernelServerError
 
 
-def reset_sandbox(expected_mounts):
+def reset_sandbox(expected_mounts: set[str]) -> list[str]:
     """Kill every process of the sandbox but this one (pid 1) and empty every writable
     folder; what is left (processes, paths, System V IPC objects, mounts moved away from
     ``expected_mounts``, the mount points at the start), nothing if done.
@@ -59,12 +59,12 @@ KILL_TIMEOUT = 30
 NOT_STORAGE = {"proc", "sysfs", "devpts"}
 
 
-def _mounts():
+def _mounts() -> list[tuple[str, str, bool]]:
     """(mount point, file system type, writable) of each mount in this mount namespace."""
-    def unescape(field):
+    def unescape(field: str) -> str:
         return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
 
-    mounts = []
+    mounts: list[tuple[str, str, bool]] = []
     with open("/proc/self/mountinfo") as info:
         for line in info:
             fields = line.split()
@@ -74,12 +74,12 @@ def _mounts():
     return mounts
 
 
-def mount_points():
+def mount_points() -> set[str]:
     """The mount points of this process's mount namespace."""
     return {point for point, _, _ in _mounts()}
 
 
-def _writable_folders(mounts):
+def _writable_folders(mounts: list[tuple[str, str, bool]]) -> list[str]:
     """Every folder a kernel could have written to: the read-write mounts that hold files.
     Each is emptied on its own (emptying /tmp keeps the mount points in it)."""
     folders = []
@@ -93,7 +93,7 @@ def _writable_folders(mounts):
     return sorted(set(folders))
 
 
-def _ipc_objects():
+def _ipc_objects() -> list[str]:
     """The System V IPC objects of this IPC namespace, one description each."""
     found = []
     for kind, name in (("shared memory segment", "shm"), ("semaphore set", "sem"),
@@ -108,7 +108,7 @@ def _ipc_objects():
     return found
 
 
-def _describe_process(pid):
+def _describe_process(pid: str) -> str:
     try:
         with open(f"/proc/{pid}/stat") as stat:  # "pid (name) state ..."
             name, rest = stat.read().split(" (", 1)[1].rsplit(") ", 1)
@@ -117,7 +117,7 @@ def _describe_process(pid):
         return f"process {pid}"
 
 
-def _other_processes():
+def _other_processes() -> list[str]:
     return [p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())]
 
 

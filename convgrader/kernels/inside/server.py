@@ -19,6 +19,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from convgrader.kernels import protocol
 from convgrader.kernels.inside.kernel import (become_kernel, die_with, isolate_kernel,
@@ -34,7 +36,7 @@ PRELOAD = ["torch", "torchvision", "d2l.torch", "matplotlib.pyplot",
 
 
 
-def serve(listener, sandboxed=False):
+def serve(listener: socket.socket, sandboxed: bool = False) -> NoReturn:
     """Import PRELOAD, then answer requests on the listening Unix socket, forever.
 
     Requests are JSON lines: ``{"op": "fork", "args", "cwd", "env"}`` forks a kernel and
@@ -47,7 +49,7 @@ def serve(listener, sandboxed=False):
     # Graders run one kernel per core: more OpenMP threads would only spin against the other
     # workers' kernels (a third of a kernel's CPU time here). Set before torch is imported.
     os.environ["OMP_NUM_THREADS"] = "1"
-    isolate = None
+    isolate: Callable[[int | None], None] | None = None
     if sandboxed:
         protect_from_kernels()
         isolate = isolate_kernel
@@ -76,7 +78,7 @@ def serve(listener, sandboxed=False):
                 if pid == 0:
                     listener.close()
                     become_kernel(request, connection, server, isolate)  # never returns
-                answer = {"pid": pid}
+                answer: dict[str, Any] = {"pid": pid}
             elif op == protocol.RESET and sandboxed:
                 try:
                     left = reset_sandbox(mounts)
@@ -88,7 +90,7 @@ def serve(listener, sandboxed=False):
             protocol.send(connection, answer)
 
 
-def _try_in_child(function):
+def _try_in_child(function: Callable[[], object]) -> str | None:
     """Call ``function`` in a forked child; why it failed there, or None."""
     read, write = os.pipe()
     pid = os.fork()
@@ -107,14 +109,14 @@ def _try_in_child(function):
     return said or None
 
 
-def _refuse_forever(listener, reason):
+def _refuse_forever(listener: socket.socket, reason: str) -> NoReturn:
     while True:
         connection, _ = listener.accept()
         with connection:
             protocol.send(connection, {"error": reason})
 
 
-def _rehearse():
+def _rehearse() -> None:
     """Do once what every kernel does first, so that kernels find it done (lazily loaded
     fonts, image plugins, operator tables, traceback formatting). No notebook code runs."""
     # Not at the top: torch must be imported after serve() has set OMP_NUM_THREADS (PRELOAD
@@ -135,7 +137,7 @@ def _rehearse():
         IPython.core.ultratb.VerboseTB(color_scheme="Linux").text(*sys.exc_info())
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"] and argv[1:2] == ["--fd"]:
         # The listening socket was opened by the caller (outside the sandbox) and inherited.
