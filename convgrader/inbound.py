@@ -20,7 +20,8 @@ from dateutil.tz import gettz
 
 from convgrader.submissions.folders import (OPEN_FILE, FileRead, MiB, SubmissionLimits,
                                             SubmissionRefused, folder_entries, open_folder,
-                                            reading, refuse_special, show)
+                                            reading, refuse_past_limits, refuse_special,
+                                            show)
 
 # Whether to copy a file of this name and size, or (size None) a folder: collect's rules.
 Copied = Callable[[str, int | None], bool]
@@ -85,12 +86,8 @@ class Scan:
     def count(self, rel: str, size: int = 0) -> None:
         self.entries += 1
         self.bytes += size
-        if self.entries > self.limits.max_entries:
-            raise SubmissionRefused(f"it holds more than {self.limits.max_entries} files "
-                                    f"and folders (stopped at {show(rel)})")
-        if self.bytes > self.max_bytes:
-            raise SubmissionRefused(f"it holds more than {self.max_bytes / MiB:.1f} MiB "
-                                    f"(stopped at {show(rel)})")
+        refuse_past_limits(self.entries, self.bytes, self.limits.max_entries, self.max_bytes,
+                           rel, "it")
 
 
 def _same(st: os.stat_result, other: os.stat_result) -> bool:

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
@@ -34,11 +34,38 @@ from convgrader.kernels import protocol
 KERNEL_NAME = "convcourse-warm"
 
 
-class ForkServer:
-    """The fork server of this process, started on first use and stopped at exit."""
+class OnePerProcess:
+    """A server of which a grading process has at most one, started on first use and
+    stopped at exit: the fork server, or the sandbox. ``current`` and ``stop_current`` are
+    for whoever must look at it or stop it (the tests). Each subclass has its own."""
 
-    _instance: "ForkServer | None" = None
-    _lock = threading.Lock()
+    _instance: Any = None
+    _lock: threading.Lock
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._instance, cls._lock = None, threading.Lock()
+
+    @classmethod
+    def current(cls) -> Self | None:
+        """This process's server, or None if it has none now."""
+        return cls._instance
+
+    @classmethod
+    def stop_current(cls) -> None:
+        """Stop this process's server, if one runs (its kernels die with it); the next
+        kernel gets a new one."""
+        with cls._lock:
+            if cls._instance is not None:
+                cls._instance.stop()
+                cls._instance = None
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
+class ForkServer(OnePerProcess):
+    """The fork server of this process, started on first use and stopped at exit."""
 
     @classmethod
     def get(cls) -> "ForkServer":
@@ -46,20 +73,6 @@ class ForkServer:
             if cls._instance is None or cls._instance.process.poll() is not None:
                 cls._instance = cls()
             return cls._instance
-
-    @classmethod
-    def current(cls) -> "ForkServer | None":
-        """This process's server, or None if it has none now."""
-        return cls._instance
-
-    @classmethod
-    def stop_current(cls) -> None:
-        """Stop this process's server, if one runs (its kernels die with it); the next
-        ``get`` starts a new one."""
-        with cls._lock:
-            if cls._instance is not None:
-                cls._instance.stop()
-                cls._instance = None
 
     def __init__(self) -> None:
         fs.remove_stale("convcourse-warm-")  # the folders of killed grading processes

@@ -58,7 +58,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -76,7 +75,7 @@ from convgrader.kernels import limits, protocol
 from convgrader.kernels.bwrap import (ETC_WRITTEN, KERNEL_ACCOUNT, bwrap_command, data_fd,
                                       host_identity, run_as, sandbox_environment, sandbox_python,
                                       unavailable_reason)
-from convgrader.kernels.forkserver import (ForkedKernelProcess, WarmProvisioner,
+from convgrader.kernels.forkserver import (ForkedKernelProcess, OnePerProcess, WarmProvisioner,
                                            kernel_arguments)
 
 KERNEL_NAME = "convcourse-sandbox"
@@ -149,11 +148,9 @@ def remove_stale_folders() -> None:
     fs.remove_stale("convcourse-sandbox-")
 
 
-class Sandbox:
+class Sandbox(OnePerProcess):
     """The sandbox of this grading process, started on first use and stopped at exit."""
 
-    _instance: "Sandbox | None" = None
-    _lock = threading.Lock()
     last_replaced: str | None = None  # why the last sandbox was replaced, for logs and tests
     announced: "Sandbox | None" = None  # the last sandbox whose limits the log gave
 
@@ -166,25 +163,11 @@ class Sandbox:
             if trouble:
                 log.warning("Building a new sandbox: %s", trouble)
                 cls.last_replaced = trouble
-                cls._instance.stop()  # type: ignore[union-attr]  # a reset's trouble: it is set
+                cls._instance.stop()
                 cls._instance = None
             if cls._instance is None:
                 cls._instance = cls(memory_limit, max_processes)
             return cls._instance
-
-    @classmethod
-    def current(cls) -> "Sandbox | None":
-        """This process's sandbox, or None if it has none now."""
-        return cls._instance
-
-    @classmethod
-    def stop_current(cls) -> None:
-        """Stop this process's sandbox, if one runs (its kernels die with it); the next
-        kernel gets a new one."""
-        with cls._lock:
-            if cls._instance is not None:
-                cls._instance.stop()
-                cls._instance = None
 
     def __init__(self, memory_limit: str | int, max_processes: int) -> None:
         self.memory_limit = parse_bytes(memory_limit)

@@ -126,12 +126,20 @@ class _Walk:
     def count(self, rel: str, size: int = 0) -> None:
         self.entries += 1
         self.bytes += size
-        if self.entries > self.limits.max_entries:
-            raise SubmissionRefused(f"the folder holds more than {self.limits.max_entries} "
-                                    f"files and folders (stopped at {show(rel)})")
-        if self.bytes > self.limits.max_bytes:
-            raise SubmissionRefused(f"the folder holds more than "
-                                    f"{mib(self.limits.max_bytes)} (stopped at {show(rel)})")
+        refuse_past_limits(self.entries, self.bytes, self.limits.max_entries,
+                           self.limits.max_bytes, rel, "the folder")
+
+
+def refuse_past_limits(entries: int, size: int, max_entries: int, max_bytes: int, rel: str,
+                       subject: str) -> None:
+    """Refuse a submission (``subject``: "the folder", "it") once a walk that stopped at
+    ``rel`` has counted more entries or bytes than its limits."""
+    if entries > max_entries:
+        raise SubmissionRefused(f"{subject} holds more than {max_entries} files and folders "
+                                f"(stopped at {show(rel)})")
+    if size > max_bytes:
+        raise SubmissionRefused(f"{subject} holds more than {mib(max_bytes)} "
+                                f"(stopped at {show(rel)})")
 
 
 def folder_entries(dir_fd: int, limits: SubmissionLimits, rel: str) -> list[str]:
