@@ -19,12 +19,13 @@ SAMPLE_CLASS := grader_tests/sample_class
 
 .PHONY: help install lab outputs release collect-sample autograde feedback export table \
         report grade benchmark demo test check postgresql bubblewrap chromium slurm clean \
-        exchange demo-exchange kit test-kit ci kernel-account hub hub-proxy
+        exchange demo-exchange kit test-kit ci kernel-account hub hub-proxy static
 
 help:
 	@echo "make demo      the instructor pipeline on the bundled sample class (batch grader), then the grade table"
 	@echo "make test      all tests (nbval, release in sync, autograde end to end)"
-	@echo "make check     the quick tier: unit tests, contract, release in sync, nbval (no grading)"
+	@echo "make check     make static, then the quick tier: unit tests, contract, release in sync, nbval (no grading)"
+	@echo "make static    mypy and the import contracts (import-linter)"
 	@echo "make install   create .venv with the pinned dependencies (the other targets do it too)"
 	@echo "make lab       JupyterLab on the course, the instructor's (formgrader); students get make kit"
 	@echo "make outputs   re-run source/ notebooks to refresh their stored outputs"
@@ -161,16 +162,19 @@ test-kit: install
 	CONVCOURSE_KIT_PYTHONS="$(KIT_PYTHONS)" $(BIN)/python -m pytest -m kit grader_tests/test_kit.py
 
 # What CI runs (.ci/run): every test, then the student kit on two Pythons.
-ci: test test-kit
+ci: static test test-kit
 
 kit: install
 	$(BIN)/convgrader kit build
 
 # The edit-run loop (under 2 minutes): the type checker (mypy, [tool.mypy] in pyproject.toml),
 # unit tests, the notebooks' contract, release/ in sync and nbval, without grading.
-check: install
+# The type hints (mypy) and the packages' layering (import-linter), both set in pyproject.toml.
+static: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+check: static
 	$(BIN)/python -m pytest --nbval --nbval-current-env -m "not grading and not kit" source grader_tests
 
 # nbgrader's exchange on this machine (convgrader/exchange.py). An administrator runs
