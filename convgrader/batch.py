@@ -49,7 +49,6 @@ from convgrader.course import (already_graded, load_config, open_gradebook, reco
 from convgrader.errors import GraderError
 from convgrader.kernels.clients import STOCK_CLIENT
 from convgrader.submissions import refusal_in_log, use_checked_autograde
-from convgrader.tools import class_status
 
 _api: Any = None  # the worker process's NbGraderAPI (nbgrader has no type hints)
 # Where the worker says which submission it begins: (assignment, student).
@@ -282,6 +281,9 @@ def summary(results: list[dict[str, Any]], skipped: Counter[str], elapsed: float
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["report"]:
+        # Here only: it loads pandas (0.4 s), which the workers, spawned by importing this
+        # module, would each load for nothing.
+        from convgrader.tools import class_status
         return class_status.main(argv[1:], prog="python -m convgrader.batch report")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("assignments", nargs="*", help="default: every submitted assignment")

@@ -6,7 +6,7 @@ import contextlib
 import nbformat
 from nbclient import NotebookClient
 
-from convgrader.kernels import sandbox
+from convgrader.kernels import forkserver, sandbox
 
 
 def text(nb, index):
@@ -31,6 +31,5 @@ def live_kernel(folder, kernel=sandbox.KERNEL_NAME):
 
 def stop_grading_servers():
     """Stop this test process's sandbox and warm fork server, and so their kernels."""
-    from convgrader.kernels.forkserver import ForkServer  # not in every test process
     sandbox.Sandbox.stop_current()
-    ForkServer.stop_current()
+    forkserver.ForkServer.stop_current()
