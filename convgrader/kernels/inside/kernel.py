@@ -10,11 +10,23 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 
-def _prctl(option: int, value: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(option, value, 0, 0, 0) != 0:
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
+PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _check(result: int, what: str) -> None:
+    """Raise OSError, with errno's words, if a libc call failed."""
+    if result != 0:
         error = ctypes.get_errno()
-        raise OSError(error, f"prctl({option}): {os.strerror(error)}")
+        raise OSError(error, f"{what}: {os.strerror(error)}")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(_libc.prctl(option, value, 0, 0, 0), f"prctl({option}, {value})")
 
 
 def die_with(parent: int) -> None:
@@ -23,7 +35,6 @@ def die_with(parent: int) -> None:
     this for a sandboxed server, and a sandbox's kernels die with its pid namespace).
 
     If the parent died before the call, the signal will never come: exit now instead."""
-    PR_SET_PDEATHSIG = 1
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
@@ -39,15 +50,7 @@ def first_to_go_when_memory_runs_out() -> None:
 
 def protect_from_kernels() -> None:
     """Not dumpable: kernels (same user) cannot trace this process or read its memory."""
-    PR_SET_DUMPABLE = 4
     _prctl(PR_SET_DUMPABLE, 0)
-
-
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
-PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def isolate_kernel(shm_size: int | None = None) -> None:
@@ -68,35 +71,25 @@ def isolate_kernel(shm_size: int | None = None) -> None:
     over the ZeroMQ IPC sockets in the sandbox's folder: those are files, not IPC objects.
     Raises OSError if any step fails (the fork server then refuses to start kernels).
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def check(result: int, what: str) -> None:
-        if result != 0:
-            error = ctypes.get_errno()
-            raise OSError(error, f"{what}: {os.strerror(error)}")
-
-    def prctl(*args: int) -> None:
-        check(libc.prctl(*(list(args) + [0] * (5 - len(args)))), f"prctl{args}")
-
     uid, gid = os.geteuid(), os.getegid()
     # The fork server is not dumpable (kernels cannot trace it), and a kernel forked from it
     # inherits that: its /proc/self files would then belong to root, whom a sandbox run by
     # an ordinary user does not map, and it could not write its own uid map.
-    prctl(PR_SET_DUMPABLE, 1)
+    _prctl(PR_SET_DUMPABLE, 1)
     first_to_go_when_memory_runs_out()
-    check(libc.unshare(CLONE_NEWUSER | CLONE_NEWIPC | CLONE_NEWNS), "unshare")
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWIPC | CLONE_NEWNS), "unshare")
     for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
                        ("gid_map", f"{gid} {gid} 1")):
         with open(f"/proc/self/{name}", "w") as out:
             out.write(line)
-    check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
     options = "mode=1777" + (f",size={shm_size}" if shm_size else "")
-    check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()),
+    _check(_libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()),
           "mount tmpfs /dev/shm")
     with open("/proc/sys/kernel/cap_last_cap") as last:
         for capability in range(int(last.read()) + 1):
-            prctl(PR_CAPBSET_DROP, capability)
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+            _prctl(PR_CAPBSET_DROP, capability)
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
 
     class Header(ctypes.Structure):
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
@@ -105,17 +98,16 @@ def isolate_kernel(shm_size: int | None = None) -> None:
         _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
                     ("inheritable", ctypes.c_uint32)]
 
-    check(libc.capset(ctypes.byref(Header(LINUX_CAPABILITY_VERSION_3, 0)), (Data * 2)()),
+    _check(_libc.capset(ctypes.byref(Header(LINUX_CAPABILITY_VERSION_3, 0)), (Data * 2)()),
           "capset")
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-    prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(PR_SET_DUMPABLE, 0)
     with open("/proc/self/status") as status:
         kept = [line.split()[0] for line in status
                 if line.startswith(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"))
                 and int(line.split()[1], 16)]
     if kept:
         raise OSError(f"capabilities left: {', '.join(kept)}")
-
 
 
 def apply_kernel_rlimits(limits: dict[str, int]) -> None:
