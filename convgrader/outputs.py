@@ -58,9 +58,10 @@ def _text(value: object) -> str | None:
 
 
 def _dimension(value: object) -> bool:
-    # JSON's numbers: a bool is not one.
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value) and value > 0
+    # JSON's numbers, exactly: not a bool, nor any other subclass.
+    if type(value) is not int and type(value) is not float:
+        return False
+    return math.isfinite(value) and value > 0
 
 
 def _data(data: object) -> tuple[dict[str, str], list[str]]:
